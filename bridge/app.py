@@ -1,0 +1,53 @@
+"""The Flask app factory."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from flask import Flask
+
+from bridge.config import Config
+from bridge.dispatch import Dispatcher, NullDispatcher
+from bridge.store import Database
+from bridge.web.health import health
+from bridge.web.hooks import hooks
+from bridge.web.problems import register_problem_handlers
+
+
+@dataclass
+class BridgeState:
+    """What every request and task reaches through `app.extensions["bridge"]`."""
+
+    config: Config
+    db: Database
+    dispatcher: Dispatcher
+
+
+def create_app(config: Config | None = None, dispatcher: Dispatcher | None = None,
+               db: Database | None = None) -> Flask:
+    config = config or Config.from_env()
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = config.max_body_bytes
+    app.config["TESTING"] = config.testing
+    # A redirect is a failed delivery to Square; never answer 3xx.
+    app.url_map.strict_slashes = False
+    db = db or Database(config.database_url, config.secret_key)
+    app.extensions["bridge"] = BridgeState(config=config, db=db, dispatcher=dispatcher or NullDispatcher())
+    register_problem_handlers(app)
+    app.register_blueprint(hooks)
+    app.register_blueprint(health)
+    if config.mount_sandbox:
+        from werkzeug.middleware.dispatcher import DispatcherMiddleware
+
+        from bridge.sandbox import create_sandbox_app
+
+        sandbox = create_sandbox_app()
+        app.extensions["sandbox"] = sandbox
+        app.wsgi_app = DispatcherMiddleware(app.wsgi_app, {"/sandbox": sandbox})
+    logging.getLogger("bridge").setLevel(logging.INFO)
+    return app
+
+
+def bridge_state(app: Flask) -> BridgeState:
+    return app.extensions["bridge"]

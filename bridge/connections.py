@@ -1,0 +1,196 @@
+"""Merchant connections: create, find, change, and the context connectors see."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import secrets
+import socket
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import phonenumbers
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from bridge import registry
+from bridge.contract import ConnectionContext
+from bridge.errors import ConfigError
+from bridge.money import normalize_currency
+from bridge.store import Database
+from bridge.store.sealing import mask
+from bridge.store.tables import ConnectionRow, TransactionRow, utcnow
+
+TARGETS = ("xtarly", "cockato")
+# Settings the core itself reads, whatever the vendor; connectors add their own.
+CORE_SETTINGS = {
+    "refunds": "skip (default) or negative: post completed refunds as negative amounts",
+    "api_base_url": "where the vendor API client goes (tests and staging: a local fake)",
+}
+
+
+@dataclass(frozen=True)
+class NewConnection:
+    row: ConnectionRow
+    generated_signing_key: str | None  # shown once, by the command that made it
+
+
+def webhook_url(public_url: str, connection_id: str) -> str:
+    return f"{public_url.rstrip('/')}/hooks/{connection_id}"
+
+
+def check_target_url(url: str, allow_private: bool) -> None:
+    """Refuse URLs a loyalty core cannot have, and private networks unless allowed.
+
+    The private-network rule stops a connection from being used to reach the
+    bridge's own network (SSRF); embedded mode allows it for the sandbox.
+    """
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"target URL must be http(s)://host/...: {url!r}")
+    if allow_private:
+        return
+    try:
+        addresses = {info[4][0] for info in socket.getaddrinfo(parts.hostname, parts.port or 443)}
+    except socket.gaierror:
+        raise ConfigError(f"target host {parts.hostname!r} does not resolve") from None
+    for address in addresses:
+        ip = ipaddress.ip_address(address.split("%")[0])
+        if ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_reserved or ip.is_multicast:
+            raise ConfigError(
+                f"target host {parts.hostname} is on a private network ({ip}); "
+                "set BRIDGE_ALLOW_PRIVATE_TARGETS=1 to allow it")
+
+
+def validate_settings(vendor: str, settings: dict[str, str]) -> dict[str, str]:
+    known = {**CORE_SETTINGS, **registry.get(vendor).settings}
+    unknown = sorted(set(settings) - set(known))
+    if unknown:
+        raise ConfigError(
+            f"unknown setting {', '.join(unknown)} for {vendor}; known: {', '.join(sorted(known))}")
+    if settings.get("refunds", "skip") not in ("skip", "negative"):
+        raise ConfigError("refunds must be skip or negative")
+    return settings
+
+
+def create(db: Database, *, vendor: str, name: str, target: str, target_url: str,
+           target_key: str, signing_keys: list[str], vendor_token: str | None = None,
+           currency: str | None = None, country: str | None = None,
+           settings: dict[str, str] | None = None, allow_private_targets: bool = False) -> NewConnection:
+    slug = registry.canonical_slug(vendor)
+    if slug is None:
+        raise ConfigError(f"unknown vendor {vendor!r}; choose one of {', '.join(registry.vendor_choices())}")
+    connector = registry.get(slug)
+    if not name.strip():
+        raise ConfigError("--name must not be empty")
+    if target not in TARGETS:
+        raise ConfigError(f"unknown target {target!r}; choose one of {', '.join(TARGETS)}")
+    if not target_key.strip():
+        raise ConfigError("--target-key must not be empty")
+    check_target_url(target_url, allow_private_targets)
+    generated = None
+    keys = [key for key in signing_keys if key]
+    if not keys and connector.requires_signing_key:
+        if connector.generates_signing_key:
+            generated = secrets.token_urlsafe(32)
+            keys = [generated]
+        else:
+            raise ConfigError(f"{connector.display_name} signs its webhooks: pass --signing-key")
+    if currency:
+        currency = normalize_currency(currency)
+    if country:
+        country = country.upper()
+        if country not in phonenumbers.SUPPORTED_REGIONS:
+            raise ConfigError(f"unknown country code {country!r} (use ISO 3166 alpha-2, e.g. AU, US)")
+    row = ConnectionRow(
+        id="con_" + secrets.token_urlsafe(18).replace("-", "x").replace("_", "y"),
+        name=name.strip(), vendor=slug, target_kind=target, target_url=target_url.rstrip("/"),
+        target_key=db.sealer.seal(target_key.strip()),
+        signing_keys=db.sealer.seal(json.dumps(keys)),
+        vendor_token=db.sealer.seal(vendor_token) if vendor_token else None,
+        currency=currency, country=country,
+        settings=validate_settings(slug, dict(settings or {})), status="active",
+    )
+    with db.session() as session:
+        session.add(row)
+    return NewConnection(row=row, generated_signing_key=generated)
+
+
+def get(session: Session, connection_id: str) -> ConnectionRow | None:
+    return session.get(ConnectionRow, connection_id)
+
+
+def context(db: Database, row: ConnectionRow) -> ConnectionContext:
+    return ConnectionContext(
+        id=row.id, vendor=row.vendor,
+        signing_keys=tuple(json.loads(db.sealer.open(row.signing_keys) or "[]")),
+        vendor_token=db.sealer.open(row.vendor_token),
+        currency=row.currency, country=row.country, settings=dict(row.settings or {}),
+    )
+
+
+def describe(db: Database, row: ConnectionRow, public_url: str) -> dict:
+    """The connection as the CLI and API show it: secrets masked."""
+    ctx = context(db, row)
+    return {
+        "id": row.id, "name": row.name, "vendor": row.vendor,
+        "webhook_url": webhook_url(public_url, row.id),
+        "target": row.target_kind, "target_url": row.target_url,
+        "target_key": mask(db.sealer.open(row.target_key)),
+        "signing_key": mask(ctx.signing_keys[-1]) if ctx.signing_keys else None,
+        "signing_keys": [mask(key) for key in ctx.signing_keys],
+        "vendor_token": mask(ctx.vendor_token),
+        "currency": row.currency, "country": row.country, "settings": ctx.settings,
+        "status": row.status, "status_reason": row.status_reason,
+        "created_at": row.created_at.isoformat(),
+    }
+
+
+def set_settings(db: Database, connection_id: str, changes: dict[str, str]) -> ConnectionRow:
+    with db.session() as session:
+        row = _require(session, connection_id)
+        merged = {**(row.settings or {}), **changes}
+        row.settings = validate_settings(row.vendor, {k: v for k, v in merged.items() if v != ""})
+        return row
+
+
+def rotate(db: Database, connection_id: str, *, target_key: str | None = None,
+           signing_key: str | None = None, vendor_token: str | None = None) -> ConnectionRow:
+    """Replace a key. A new target key resumes a paused connection: every
+    delivery held by the pause is queued again, under its same idempotency key."""
+    with db.session() as session:
+        row = _require(session, connection_id)
+        if target_key:
+            row.target_key = db.sealer.seal(target_key.strip())
+            if row.status == "paused":
+                row.status, row.status_reason, row.status_changed_at = "active", None, utcnow()
+            session.execute(
+                update(TransactionRow)
+                .where(TransactionRow.connection_id == row.id, TransactionRow.status == "paused")
+                .values(status="pending", next_attempt_at=utcnow(), lease_until=None, enqueued_at=None,
+                        reason="resumed after the target key was rotated"))
+        if signing_key:
+            # Keep the older keys: the vendor may still sign in-flight retries with them.
+            keys = json.loads(db.sealer.open(row.signing_keys) or "[]")
+            row.signing_keys = db.sealer.seal(json.dumps([*keys, signing_key.strip()][-5:]))
+        if vendor_token:
+            row.vendor_token = db.sealer.seal(vendor_token)
+        return row
+
+
+def pause(session: Session, connection_id: str, reason: str) -> None:
+    row = session.get(ConnectionRow, connection_id)
+    if row is not None and row.status == "active":
+        row.status, row.status_reason, row.status_changed_at = "paused", reason, utcnow()
+
+
+def _require(session: Session, connection_id: str) -> ConnectionRow:
+    row = session.get(ConnectionRow, connection_id)
+    if row is None:
+        raise ConfigError(f"no connection {connection_id!r}")
+    return row
+
+
+def list_rows(db: Database) -> list[ConnectionRow]:
+    with db.session() as session:
+        return list(session.scalars(select(ConnectionRow).order_by(ConnectionRow.created_at)))

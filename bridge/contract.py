@@ -1,0 +1,99 @@
+"""The connector contract: what a folder under connectors/ provides.
+
+Connectors are pure. Raw bytes, headers and the connection's settings go in;
+a verdict, an event id, canonical transactions or a skip come out. No Flask
+request, no session, no Celery. The only outbound HTTP a connector makes is
+its optional `enrich` hook, which the worker calls.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Mapping, Sequence
+
+from bridge.model import Transaction
+
+
+@dataclass(frozen=True)
+class InboundRequest:
+    """A webhook request as stored: untrusted until `verify` passes."""
+
+    body: bytes
+    headers: Mapping[str, str]  # lower-cased names
+    url: str  # the URL as published to the vendor (BRIDGE_PUBLIC_URL + path)
+    content_type: str | None = None
+    remote_addr: str | None = None
+
+    def header(self, name: str) -> str | None:
+        return self.headers.get(name.lower())
+
+
+@dataclass(frozen=True)
+class ConnectionContext:
+    """What a connector may know of a connection; secrets already unsealed."""
+
+    id: str
+    vendor: str
+    signing_keys: tuple[str, ...] = ()
+    vendor_token: str | None = None
+    currency: str | None = None
+    country: str | None = None
+    settings: Mapping[str, Any] = field(default_factory=dict)
+
+    def setting(self, name: str, default: Any = None) -> Any:
+        return self.settings.get(name, default)
+
+    def flag(self, name: str, default: bool = False) -> bool:
+        value = self.settings.get(name, default)
+        if isinstance(value, str):
+            return value.strip().lower() in {"1", "true", "yes", "on"}
+        return bool(value)
+
+
+@dataclass(frozen=True)
+class Parsed:
+    """What one stored event amounts to: transactions, or a reason to skip."""
+
+    event_type: str
+    transactions: Sequence[Transaction] = ()
+    skip_reason: str | None = None
+
+    @classmethod
+    def skip(cls, event_type: str, reason: str) -> "Parsed":
+        return cls(event_type=event_type, skip_reason=reason)
+
+
+class Connector:
+    """Base for connectors; subclasses set the class attributes and override."""
+
+    slug: ClassVar[str]
+    display_name: ClassVar[str]
+    aliases: ClassVar[tuple[str, ...]] = ()
+    # Declared so meta-tests can check every type has a fixture and vice versa.
+    handled_event_types: ClassVar[tuple[str, ...]] = ()
+    ignored_event_types: ClassVar[tuple[str, ...]] = ()
+    requires_signing_key: ClassVar[bool] = True
+    # True where the bridge makes the secret (generic); the vendor issues it otherwise.
+    generates_signing_key: ClassVar[bool] = False
+    accepted_content_types: ClassVar[tuple[str, ...]] = ("application/json",)
+    # Connector settings (name -> what it does), settable with --set.
+    settings: ClassVar[dict[str, str]] = {}
+
+    def verify(self, request: InboundRequest, connection: ConnectionContext) -> None:
+        """Raise SignatureError with a specific reason unless the vendor signed this."""
+        raise NotImplementedError
+
+    def event_id(self, request: InboundRequest, connection: ConnectionContext) -> str:
+        """The vendor's id for this delivery (the dedupe key); PayloadError if absent."""
+        raise NotImplementedError
+
+    def parse(self, request: InboundRequest, connection: ConnectionContext) -> Parsed:
+        raise NotImplementedError
+
+    def enrich(self, transaction: Transaction, connection: ConnectionContext) -> Transaction:
+        """Fill customer details from the vendor's API; default: nothing to add."""
+        return transaction
+
+    def sign(self, body: bytes, url: str, signing_key: str) -> dict[str, str]:
+        """Headers the vendor would send with `body`: for tests, demos and support."""
+        raise NotImplementedError

@@ -1,0 +1,161 @@
+"""Worker step 2: post one transaction to the connection's loyalty core.
+
+Each attempt first claims the row (compare-and-set on status and lease), so
+two workers never post the same delivery at once; a worker killed mid-post
+leaves a lease that expires, and the retry reuses the idempotency key.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from datetime import timedelta
+
+import httpx
+from sqlalchemy import update
+
+from bridge import connections
+from bridge.clients import client_for
+from bridge.clients.base import Delivery
+from bridge.errors import ConfigError, Unmatched
+from bridge.metrics import DELIVERIES
+from bridge.model import Kind
+from bridge.outcome import Outcome, Verdict, classify_exception, classify_response
+from bridge.retry import next_attempt
+from bridge.states import refresh_events_of
+from bridge.store import Database
+from bridge.store.tables import AttemptRow, TransactionRow, utcnow
+
+log = logging.getLogger("bridge.delivery")
+RESPONSE_EXCERPT = 2000
+
+
+class Deliverer:
+    def __init__(self, db: Database, *, timeout: float, retry_budget_seconds: float,
+                 allow_private_targets: bool, http: httpx.Client | None = None) -> None:
+        self.db = db
+        self.timeout = timeout
+        self.retry_budget_seconds = retry_budget_seconds
+        self.allow_private_targets = allow_private_targets
+        self.http = http or httpx.Client(timeout=timeout, follow_redirects=False)
+        # Longer than any request can take, so a live attempt never loses its claim.
+        self.lease = timedelta(seconds=timeout * 3 + 30)
+
+    def claim(self, transaction_id: int) -> bool:
+        now = utcnow()
+        with self.db.session() as session:
+            claimed = session.execute(
+                update(TransactionRow)
+                .where(TransactionRow.id == transaction_id, TransactionRow.status == "pending",
+                       TransactionRow.next_attempt_at <= now,
+                       (TransactionRow.lease_until.is_(None)) | (TransactionRow.lease_until < now))
+                .values(lease_until=now + self.lease)
+            ).rowcount
+        return claimed == 1
+
+    def deliver(self, transaction_id: int) -> Verdict | None:
+        if not self.claim(transaction_id):
+            return None
+        with self.db.session() as session:
+            row = session.get(TransactionRow, transaction_id)
+            conn = connections.get(session, row.connection_id)
+            if conn.status != "active":
+                self._settle(transaction_id, Outcome(Verdict.PAUSED, conn.status_reason or f"connection {conn.status}"))
+                return Verdict.PAUSED
+            client = client_for(conn.target_kind)
+            target_url, target_key = conn.target_url, self.db.sealer.open(conn.target_key)
+            delivery = _delivery_of(row)
+        try:
+            connections.check_target_url(target_url, self.allow_private_targets)
+            request = client.build(delivery, target_url, target_key)
+        except Unmatched as unmatched:
+            return self._settle(transaction_id, Outcome(Verdict.UNMATCHED, unmatched.message))
+        except ConfigError as refused:
+            return self._settle(transaction_id, Outcome(Verdict.FAILED, refused.message))
+
+        started_at, started = utcnow(), time.perf_counter()
+        status_code = excerpt = error_class = None
+        try:
+            response = self.http.request(request.method, request.url, headers=request.headers,
+                                         json=request.json, timeout=self.timeout)
+            status_code, excerpt = response.status_code, response.text[:RESPONSE_EXCERPT]
+            body = _json_or_none(response)
+            outcome = classify_response(client, response.status_code, body, response.headers)
+            result = client.read_success(body) if outcome.verdict == Verdict.DELIVERED else None
+        except httpx.HTTPError as error:
+            error_class, result = type(error).__name__, None
+            outcome = classify_exception(client, error)
+        attempt = AttemptRow(
+            transaction_id=transaction_id, started_at=started_at,
+            duration_ms=int((time.perf_counter() - started) * 1000), request=request.summary(),
+            status_code=status_code, response_excerpt=excerpt, error_class=error_class,
+            outcome=outcome.verdict.value, reason=outcome.reason, number=0,
+        )
+        DELIVERIES.labels(client.name, outcome.verdict.value).inc()
+        return self._settle(transaction_id, outcome, attempt,
+                            result.raw if result else None, result)
+
+    def _settle(self, transaction_id: int, outcome: Outcome, attempt: AttemptRow | None = None,
+                raw_result: dict | None = None, awarded=None) -> Verdict:
+        now = utcnow()
+        verdict, reason = outcome.verdict, outcome.reason
+        with self.db.session() as session:
+            row = session.get(TransactionRow, transaction_id)
+            if attempt is not None:
+                row.attempts += 1
+                row.first_attempt_at = row.first_attempt_at or attempt.started_at
+                attempt.number = row.attempts
+            row.lease_until = None
+            row.next_attempt_at = None
+            if verdict == Verdict.RETRY:
+                when = next_attempt(now, row.first_attempt_at or now, row.attempts,
+                                    self.retry_budget_seconds, outcome.retry_after)
+                if when is None:
+                    verdict = Verdict.FAILED
+                    reason = f"retry budget spent after {row.attempts} attempts; last: {reason}"
+                else:
+                    row.status, row.next_attempt_at, row.enqueued_at = "pending", when, None
+                    row.reason = f"{reason}; retrying at {when.isoformat(timespec='seconds')}"
+            if verdict == Verdict.DELIVERED:
+                row.status, row.delivered_at = "delivered", now
+                row.result = {"earned_points": awarded.earned_points, "balance": awarded.balance,
+                              "transaction_id": awarded.transaction_id, "response": raw_result}
+                row.reason = _delivered_reason(awarded)
+            elif verdict == Verdict.PAUSED:
+                row.status, row.reason = "paused", reason
+                connections.pause(session, row.connection_id, reason)
+            elif verdict in (Verdict.UNMATCHED, Verdict.FAILED):
+                row.status, row.reason = verdict.value, reason
+            if attempt is not None:
+                attempt.next_attempt_at = row.next_attempt_at
+                session.add(attempt)
+            session.flush()
+            refresh_events_of(session, [transaction_id])
+        log.info("transaction %s: %s (%s)", transaction_id, verdict.value, reason)
+        return verdict
+
+
+def _delivered_reason(awarded) -> str:
+    if awarded and awarded.earned_points is not None:
+        balance = f", balance {awarded.balance}" if awarded.balance is not None else ""
+        return f"awarded {awarded.earned_points} points{balance}"
+    return "delivered"
+
+
+def _json_or_none(response: httpx.Response):
+    try:
+        return response.json()
+    except (json.JSONDecodeError, UnicodeDecodeError, ValueError):
+        return None
+
+
+def _delivery_of(row: TransactionRow) -> Delivery:
+    return Delivery(
+        idempotency_key=row.idempotency_key, connection_id=row.connection_id, vendor=row.vendor,
+        source_id=row.source_id, kind=Kind(row.kind), amount_minor=row.amount_minor,
+        currency=row.currency, occurred_at=row.occurred_at.isoformat().replace("+00:00", "Z"),
+        email=row.customer_email, phone=row.customer_phone, barcode=row.customer_barcode,
+        location_id=row.location_id, location_name=row.location_name,
+        reference=row.reference, refund_of=row.refund_of, test=bool((row.extra or {}).get("test")),
+    )

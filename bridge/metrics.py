@@ -1,0 +1,11 @@
+"""Prometheus metrics, served at /metrics."""
+
+from prometheus_client import Counter, Histogram
+
+WEBHOOKS = Counter("bridge_webhooks_total", "Webhook requests by vendor and outcome", ["vendor", "outcome"])
+INGEST_LATENCY = Histogram("bridge_ingest_seconds", "Time to verify, store and enqueue a webhook",
+                           ["vendor"], buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5))
+DELIVERIES = Counter("bridge_delivery_attempts_total", "Delivery attempts by target and outcome",
+                     ["target", "outcome"])
+EVENTS_PROCESSED = Counter("bridge_events_processed_total", "Stored events parsed, by vendor and result",
+                           ["vendor", "result"])

@@ -1,0 +1,185 @@
+"""Worker step 1: a stored raw event → canonical transactions with deliveries.
+
+Parsing happens here, from the stored bytes, so a connector fixed tomorrow
+lets support replay today's failures.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from bridge import connections, registry
+from bridge.contract import ConnectionContext, InboundRequest
+from bridge.dispatch import Dispatcher
+from bridge.errors import EnrichmentUnavailable, PayloadError
+from bridge.metrics import EVENTS_PROCESSED
+from bridge.model import Customer, Kind, Transaction
+from bridge.retry import retry_delay
+from bridge.states import event_state, refresh_events_of
+from bridge.store import Database
+from bridge.store.tables import EventRow, EventTransactionRow, TransactionRow, utcnow
+
+log = logging.getLogger("bridge.pipeline")
+LEASE = timedelta(minutes=2)
+
+
+def claim_event(db: Database, event_id: int) -> bool:
+    """Compare-and-set: only one worker processes an event at a time."""
+    now = utcnow()
+    with db.session() as session:
+        claimed = session.execute(
+            update(EventRow)
+            .where(EventRow.id == event_id, EventRow.status == "received",
+                   (EventRow.lease_until.is_(None)) | (EventRow.lease_until < now),
+                   (EventRow.next_attempt_at.is_(None)) | (EventRow.next_attempt_at <= now))
+            .values(lease_until=now + LEASE, attempts=EventRow.attempts + 1)
+        ).rowcount
+    return claimed == 1
+
+
+def process_event(db: Database, dispatcher: Dispatcher, public_url: str, event_id: int) -> None:
+    if not claim_event(db, event_id):
+        return
+    with db.session() as session:
+        event = session.get(EventRow, event_id)
+        row = connections.get(session, event.connection_id)
+        context = connections.context(db, row)
+        inbound = InboundRequest(body=event.body, headers=event.headers,
+                                 url=connections.webhook_url(public_url, row.id),
+                                 content_type=event.content_type, remote_addr=event.remote_addr)
+        attempts = event.attempts
+    connector = registry.get(context.vendor)
+    try:
+        parsed = connector.parse(inbound, context)
+    except PayloadError as error:
+        _finish(db, event_id, "failed", f"cannot read the {connector.display_name} payload: {error.message}")
+        EVENTS_PROCESSED.labels(context.vendor, "payload_error").inc()
+        return
+    except Exception as error:  # a connector bug: keep the event, say so, replay after the fix
+        log.exception("connector %s failed on event %s", context.vendor, event_id)
+        _finish(db, event_id, "failed", f"connector error: {type(error).__name__}: {error}")
+        EVENTS_PROCESSED.labels(context.vendor, "connector_error").inc()
+        return
+    if parsed.skip_reason:
+        _finish(db, event_id, "skipped", parsed.skip_reason, event_type=parsed.event_type)
+        EVENTS_PROCESSED.labels(context.vendor, "skipped").inc()
+        return
+    try:
+        transactions = [connector.enrich(tx, context) for tx in parsed.transactions]
+    except EnrichmentUnavailable as error:
+        _retry_later(db, event_id, attempts, str(error))
+        return
+    with db.session() as session:
+        event = session.get(EventRow, event_id)
+        event.event_type = parsed.event_type
+        due = [_upsert(session, event, tx, context) for tx in transactions]
+        session.flush()
+        event.status, event.reason = event_state(list(event.transactions))
+        event.lease_until = None
+        refresh_events_of(session, [tx.id for tx in event.transactions])
+        due_ids = [tx_id for tx_id in due if tx_id is not None]
+    EVENTS_PROCESSED.labels(context.vendor, "parsed").inc()
+    for tx_id in due_ids:
+        dispatcher.deliver(tx_id)
+
+
+def _upsert(session: Session, event: EventRow, tx: Transaction, context: ConnectionContext) -> int | None:
+    """Store the transaction, or merge what this event adds to the one we have.
+
+    Returns the id when the transaction is due for delivery now. A later event
+    for the same sale never re-awards; it may bring the customer an earlier
+    one lacked (Square attaches customer_id asynchronously).
+    """
+    tx = _with_refund_identity(session, tx, context)
+    existing = session.scalar(select(TransactionRow).where(
+        TransactionRow.idempotency_key == tx.idempotency_key).with_for_update())
+    if existing is None:
+        row = _new_row(tx, context)
+        try:
+            with session.begin_nested():
+                session.add(row)
+        except IntegrityError:  # another worker stored the same sale a moment ago
+            existing = session.scalar(select(TransactionRow).where(
+                TransactionRow.idempotency_key == tx.idempotency_key).with_for_update())
+        else:
+            session.add(EventTransactionRow(event_id=event.id, transaction_id=row.id))
+            return row.id if row.status == "pending" else None
+    _link(session, event.id, existing.id)
+    if existing.status in ("delivered", "skipped"):
+        return None
+    before = _customer_of(existing)
+    merged = before.merged_with(tx.customer)
+    _set_customer(existing, merged)
+    if existing.status in ("unmatched", "failed") and merged != before:
+        existing.status, existing.next_attempt_at = "pending", utcnow()
+        existing.lease_until, existing.enqueued_at = None, utcnow()
+        existing.reason = f"new customer details from event {event.id}"
+        return existing.id
+    return None
+
+
+def _link(session: Session, event_id: int, transaction_id: int) -> None:
+    if session.get(EventTransactionRow, (event_id, transaction_id)) is None:
+        session.add(EventTransactionRow(event_id=event_id, transaction_id=transaction_id))
+
+
+def _with_refund_identity(session: Session, tx: Transaction, context: ConnectionContext) -> Transaction:
+    """A refund or void reaches the customer through the sale it reverses."""
+    if tx.kind == Kind.SALE or not tx.refund_of or tx.customer.has_identity:
+        return tx
+    sale = session.scalar(select(TransactionRow).where(
+        TransactionRow.connection_id == context.id, TransactionRow.source_id == tx.refund_of,
+        TransactionRow.kind == Kind.SALE.value))
+    return tx if sale is None else tx.with_customer(tx.customer.merged_with(_customer_of(sale)))
+
+
+def _new_row(tx: Transaction, context: ConnectionContext) -> TransactionRow:
+    now = utcnow()
+    status, reason = "pending", None
+    if tx.kind != Kind.SALE and context.setting("refunds", "skip") != "negative":
+        status = "skipped"
+        reason = (f"{tx.kind.value} recorded; the target has no reversal API "
+                  "(set refunds=negative to post it as a negative amount)")
+    row = TransactionRow(
+        idempotency_key=tx.idempotency_key, connection_id=tx.connection_id, vendor=tx.vendor,
+        source_id=tx.source_id, kind=tx.kind.value, amount_minor=tx.amount_minor, currency=tx.currency,
+        occurred_at=tx.occurred_at, location_id=tx.location.id, location_name=tx.location.name,
+        reference=tx.reference, refund_of=tx.refund_of,
+        line_items=[item.__dict__ for item in tx.line_items],
+        extra={k: v for k, v in dict(tx.metadata).items() if v is not None},
+        status=status, reason=reason, next_attempt_at=now, enqueued_at=now, created_at=now, updated_at=now,
+    )
+    _set_customer(row, tx.customer)
+    return row
+
+
+def _customer_of(row: TransactionRow) -> Customer:
+    return Customer(email=row.customer_email, phone=row.customer_phone, barcode=row.customer_barcode,
+                    vendor_customer_id=row.vendor_customer_id, name=row.customer_name)
+
+
+def _set_customer(row: TransactionRow, customer: Customer) -> None:
+    row.customer_email, row.customer_phone = customer.email, customer.phone
+    row.customer_barcode, row.vendor_customer_id = customer.barcode, customer.vendor_customer_id
+    row.customer_name = customer.name
+
+
+def _finish(db: Database, event_id: int, status: str, reason: str, event_type: str | None = None) -> None:
+    with db.session() as session:
+        event = session.get(EventRow, event_id)
+        event.status, event.reason, event.lease_until = status, reason, None
+        if event_type:
+            event.event_type = event_type
+
+
+def _retry_later(db: Database, event_id: int, attempts: int, reason: str) -> None:
+    with db.session() as session:
+        event = session.get(EventRow, event_id)
+        event.reason = f"{reason}; trying again"
+        event.next_attempt_at = utcnow() + timedelta(seconds=retry_delay(attempts))
+        event.lease_until = None

@@ -1,0 +1,31 @@
+"""The worker's three jobs, bound to one store and config. Embedded threads
+and Celery tasks both call these; neither holds business logic of its own."""
+
+from __future__ import annotations
+
+import httpx
+
+from bridge.config import Config
+from bridge.delivery import Deliverer
+from bridge.dispatch import Dispatcher
+from bridge.pipeline import process_event
+from bridge.store import Database
+from bridge.sweeper import sweep
+
+
+class Work:
+    def __init__(self, config: Config, db: Database, dispatcher: Dispatcher,
+                 http: httpx.Client | None = None) -> None:
+        self.config, self.db, self.dispatcher = config, db, dispatcher
+        self.deliverer = Deliverer(db, timeout=config.delivery_timeout_seconds,
+                                   retry_budget_seconds=config.retry_budget_seconds,
+                                   allow_private_targets=config.allow_private_targets, http=http)
+
+    def process_event(self, event_id: int) -> None:
+        process_event(self.db, self.dispatcher, self.config.public_url, event_id)
+
+    def deliver(self, transaction_id: int) -> None:
+        self.deliverer.deliver(transaction_id)
+
+    def sweep(self) -> dict[str, int]:
+        return sweep(self.db, self.dispatcher, self.config.requeue_after_seconds)

@@ -1,0 +1,30 @@
+"""An event's status follows its transactions'; decided here only."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bridge.store.tables import EventRow, EventTransactionRow, TransactionRow
+
+# The state a support engineer most needs to see wins.
+PRIORITY = ("paused", "pending", "failed", "unmatched", "delivered", "skipped")
+
+
+def event_state(transactions: list[TransactionRow]) -> tuple[str, str | None]:
+    if not transactions:
+        return "skipped", "no transactions"
+    deciding = min(transactions, key=lambda row: PRIORITY.index(row.status))
+    return deciding.status, deciding.reason
+
+
+def refresh_events_of(session: Session, transaction_ids: list[int]) -> None:
+    """Re-derive the status of every parsed event linked to these transactions."""
+    if not transaction_ids:
+        return
+    event_ids = session.scalars(select(EventTransactionRow.event_id).where(
+        EventTransactionRow.transaction_id.in_(transaction_ids)).distinct()).all()
+    for event in session.scalars(select(EventRow).where(EventRow.id.in_(event_ids))):
+        if event.status == "received":
+            continue  # not parsed yet: its own processing decides
+        event.status, event.reason = event_state(event.transactions)

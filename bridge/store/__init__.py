@@ -1,0 +1,3 @@
+from bridge.store.db import Database
+
+__all__ = ["Database"]

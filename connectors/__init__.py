@@ -1,0 +1,1 @@
+"""One folder per vendor; each registers itself with bridge.registry."""

@@ -1,0 +1,146 @@
+"""Square webhooks → canonical transactions.
+
+Facts (with sources) in the project's vendor notes; the ones that shape this
+file: https://developer.squareup.com/docs/webhooks/step3validate (signature over
+notification URL + raw body), docs/payments-api/webhooks (payment.created is
+often already COMPLETED; refunds go PENDING → COMPLETED), and the SDK's
+`Payment` docstring (customer_id may be attached after creation).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from typing import Callable
+
+from square.utils.webhooks_helper import verify_signature
+
+from bridge.contract import ConnectionContext, Connector, InboundRequest, Parsed
+from bridge.errors import PayloadError, SignatureError
+from bridge.identity import normalize_email
+from bridge.model import Customer, Kind, Location, Transaction
+from bridge.money import normalize_currency
+from bridge.untrusted import get_datetime, get_int, get_object, get_str, load_json
+
+SIGNATURE_HEADER = "x-square-hmacsha256-signature"
+
+
+def _payment(event: dict, connection: ConnectionContext) -> Parsed:
+    event_type = event["type"]
+    payment = get_object(event, "data.object.payment")
+    status = get_str(payment, "status")
+    if status != "COMPLETED":
+        # APPROVED / PENDING may still complete (a later payment.updated says
+        # so); CANCELED / FAILED never award.
+        return Parsed.skip(event_type, f"Square payment is {status}, not COMPLETED")
+    money_field = "total_money" if connection.flag("include_tips") else "amount_money"
+    currency = normalize_currency(get_str(payment, f"{money_field}.currency"), path=f"{money_field}.currency")
+    return Parsed(event_type=event_type, transactions=[Transaction(
+        connection_id=connection.id,
+        vendor="square",
+        source_id=get_str(payment, "id"),
+        kind=Kind.SALE,
+        amount_minor=get_int(payment, f"{money_field}.amount"),
+        currency=currency,
+        occurred_at=get_datetime(payment, "created_at"),
+        customer=Customer(
+            email=normalize_email(get_str(payment, "buyer_email_address", required=False)),
+            vendor_customer_id=get_str(payment, "customer_id", required=False),
+        ),
+        location=Location(id=get_str(payment, "location_id", required=False)),
+        reference=get_str(payment, "receipt_number", required=False),
+        metadata={
+            "order_id": get_str(payment, "order_id", required=False),
+            "receipt_url": get_str(payment, "receipt_url", required=False),
+        },
+    )])
+
+
+def _refund(event: dict, connection: ConnectionContext) -> Parsed:
+    event_type = event["type"]
+    refund = get_object(event, "data.object.refund")
+    status = get_str(refund, "status")
+    if status != "COMPLETED":
+        return Parsed.skip(event_type, f"Square refund is {status}, not COMPLETED")
+    return Parsed(event_type=event_type, transactions=[Transaction(
+        connection_id=connection.id,
+        vendor="square",
+        source_id=get_str(refund, "id"),
+        kind=Kind.REFUND,
+        amount_minor=get_int(refund, "amount_money.amount"),
+        currency=normalize_currency(get_str(refund, "amount_money.currency"), path="amount_money.currency"),
+        occurred_at=get_datetime(refund, "created_at"),
+        # A refund names no customer; the core takes it from the refunded sale.
+        refund_of=get_str(refund, "payment_id"),
+        location=Location(id=get_str(refund, "location_id", required=False)),
+        metadata={"reason": get_str(refund, "reason", required=False)},
+    )])
+
+
+HANDLERS: dict[str, Callable[[dict, ConnectionContext], Parsed]] = {
+    "payment.created": _payment,
+    "payment.updated": _payment,
+    "refund.created": _refund,
+    "refund.updated": _refund,
+}
+
+IGNORED = {
+    "order.created": "Square order events are enrichment only; the payment awards",
+    "order.updated": "Square order events are enrichment only; the payment awards",
+    "order.fulfillment.updated": "Square order events are enrichment only; the payment awards",
+    "customer.created": "customer events carry no sale",
+    "customer.updated": "customer events carry no sale",
+    "customer.deleted": "customer events carry no sale",
+    "webhooks.test_notification": "Square test notification: the subscription works",
+}
+
+
+class SquareConnector(Connector):
+    slug = "square"
+    display_name = "Square"
+    handled_event_types = tuple(HANDLERS)
+    ignored_event_types = tuple(IGNORED)
+    settings = {
+        "include_tips": "true: award on total_money (tip included); default false, amount_money",
+        "environment": "sandbox: Square's sandbox API for customer lookups (default production)",
+    }
+
+    def verify(self, request: InboundRequest, connection: ConnectionContext) -> None:
+        signature = request.header(SIGNATURE_HEADER)
+        if not signature:
+            raise SignatureError(f"no {SIGNATURE_HEADER} header")
+        if not connection.signing_keys:
+            raise SignatureError("the connection has no Square signature key")
+        try:
+            body = request.body.decode("utf-8")
+        except UnicodeDecodeError:
+            raise SignatureError("the body is not UTF-8, so Square did not sign it") from None
+        for key in connection.signing_keys:
+            if verify_signature(request_body=body, signature_header=signature,
+                                signature_key=key, notification_url=request.url):
+                return
+        raise SignatureError("the signature does not match the signing key")
+
+    def event_id(self, request: InboundRequest, connection: ConnectionContext) -> str:
+        return get_str(load_json(request.body), "event_id")
+
+    def parse(self, request: InboundRequest, connection: ConnectionContext) -> Parsed:
+        event = load_json(request.body)
+        if not isinstance(event, dict):
+            raise PayloadError("expected a JSON object")
+        event_type = get_str(event, "type")
+        handler = HANDLERS.get(event_type)
+        if handler is not None:
+            return handler(event, connection)
+        return Parsed.skip(event_type, IGNORED.get(event_type, f"Square event type {event_type} is not handled"))
+
+    def enrich(self, transaction: Transaction, connection: ConnectionContext) -> Transaction:
+        # Imported here: the SDK's client is heavy and only workers need it.
+        from connectors.square.customers import enrich_from_square
+
+        return enrich_from_square(transaction, connection)
+
+    def sign(self, body: bytes, url: str, signing_key: str) -> dict[str, str]:
+        digest = hmac.new(signing_key.encode(), url.encode() + body, hashlib.sha256).digest()
+        return {"Content-Type": "application/json", SIGNATURE_HEADER: base64.b64encode(digest).decode()}

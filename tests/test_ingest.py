@@ -1,0 +1,134 @@
+"""POST /hooks/<id>: bad input gets a clear 4xx, and nothing is stored but what should be."""
+
+from __future__ import annotations
+
+import concurrent.futures
+
+import httpx
+import pytest
+from sqlalchemy.exc import OperationalError
+
+from bridge import connections, registry
+from tests.support import Harness, LiveServer, fixture_bytes
+
+square = registry.get("square")
+
+
+def _signed(harness, connection_id, body: bytes) -> dict:
+    return square.sign(body, connections.webhook_url(harness.config.public_url, connection_id), "test-signature-key")
+
+
+@pytest.mark.parametrize("body, detail", [
+    (b"{not json", "malformed JSON"),
+    (b"", "empty body"),
+    (b"\xff\xfe\x00garbage", "not UTF-8"),
+    (b'{"type": "payment.updated"}', "event_id: missing"),
+    (b"[1, 2]", "expected an object"),
+])
+def test_unreadable_signed_body_is_400_and_not_stored(harness, body, detail):
+    connection = harness.add_connection()
+    headers = _signed(harness, connection.id, body)
+    response = harness.client.post(f"/hooks/{connection.id}", data=body, headers=headers)
+    if body.startswith(b"\xff"):
+        assert response.status_code == 401  # Square cannot have signed bytes that are not UTF-8
+    else:
+        assert response.status_code == 400, response.get_json()
+        assert detail in response.get_json()["detail"]
+    assert response.mimetype == "application/problem+json"
+    assert "Traceback" not in response.get_data(as_text=True)
+    assert harness.events() == []
+
+
+def test_wrong_content_type_is_415(harness):
+    connection = harness.add_connection()
+    body = fixture_bytes("square", "payment.updated.completed")
+    headers = {**_signed(harness, connection.id, body), "Content-Type": "application/xml"}
+    response = harness.client.post(f"/hooks/{connection.id}", data=body, headers=headers)
+    assert response.status_code == 415
+    assert harness.events() == []
+
+
+def test_body_above_the_cap_is_413(tmp_path):
+    harness = Harness(f"sqlite:///{tmp_path / 'b.db'}", max_body_bytes=1024)
+    connection = harness.add_connection()
+    body = b'{"event_id": "x", "pad": "' + b"a" * 4096 + b'"}'
+    response = harness.client.post(f"/hooks/{connection.id}", data=body, headers=_signed(harness, connection.id, body))
+    assert response.status_code == 413
+    assert response.mimetype == "application/problem+json"
+    assert harness.events() == []
+    harness.close()
+
+
+def test_unknown_route_and_wrong_method_are_problems_not_html(harness):
+    assert harness.client.get("/hooks/whatever").status_code == 405
+    response = harness.client.get("/nope")
+    assert response.status_code == 404 and response.mimetype == "application/problem+json"
+
+
+def test_disabled_connection_is_404(harness):
+    connection = harness.add_connection()
+    with harness.db.session() as session:
+        connections.get(session, connection.id).status = "disabled"
+    response = harness.post_fixture(connection.id, "payment.updated.completed")
+    assert response.status_code == 404
+
+
+def test_paused_connection_still_stores_events(harness):
+    """A wrong loyalty key must not cost the merchant their webhooks."""
+    connection = harness.add_connection()
+    with harness.db.session() as session:
+        connections.pause(session, connection.id, "test pause")
+    assert harness.post_fixture(connection.id, "payment.updated.completed").status_code == 202
+    harness.drain()
+    assert harness.events()[0].status == "paused"
+
+
+def test_store_down_answers_503_so_the_vendor_retries(harness, monkeypatch):
+    connection = harness.add_connection()
+
+    def broken(*args, **kwargs):
+        raise OperationalError("INSERT", {}, Exception("database is gone"))
+
+    monkeypatch.setattr("bridge.web.hooks.store_event", broken)
+    response = harness.post_fixture(connection.id, "payment.updated.completed")
+    assert response.status_code == 503
+    assert response.get_json()["code"] == "store_unavailable"
+
+
+def test_healthz_and_readyz(harness):
+    assert harness.client.get("/healthz").get_json() == {"status": "ok"}
+    ready = harness.client.get("/readyz")
+    assert ready.status_code == 200 and ready.get_json()["checks"]["database"] == "ok"
+
+
+def test_metrics_count_webhooks(harness):
+    connection = harness.add_connection()
+    harness.post_fixture(connection.id, "payment.updated.completed")
+    text = harness.client.get("/metrics").get_data(as_text=True)
+    assert 'bridge_webhooks_total{outcome="stored",vendor="square"}' in text
+
+
+def _concurrent_same_event(harness: Harness, posts: int = 20) -> None:
+    connection = harness.add_connection()
+    server = LiveServer(harness.app)
+    body = fixture_bytes("square", "payment.updated.completed")
+    headers = _signed(harness, connection.id, body)
+    try:
+        with concurrent.futures.ThreadPoolExecutor(posts) as pool:
+            statuses = list(pool.map(lambda _: httpx.post(f"{server.url}/hooks/{connection.id}", content=body,
+                                                          headers=headers, timeout=30).status_code, range(posts)))
+    finally:
+        server.close()
+    assert sorted(statuses) == [200] * (posts - 1) + [202]
+    assert len(harness.events()) == 1
+    harness.drain()
+    assert len(harness.ledger()) == 1
+
+
+def test_same_event_posted_20_times_concurrently_awards_once_on_sqlite(harness):
+    _concurrent_same_event(harness)
+
+
+@pytest.mark.services
+def test_same_event_posted_20_times_concurrently_awards_once_on_postgres(pg_harness):
+    _concurrent_same_event(pg_harness)

@@ -1,0 +1,1 @@
+"""Workers: the Celery app (production) and in-process threads (embedded)."""

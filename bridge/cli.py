@@ -71,17 +71,24 @@ def run(config: Config, host: str, port: int):
         app = make_app()
     server = make_server(host, port, app, threaded=True)
     base = config.public_url
-    mode = "embedded (SQLite, in-process worker, sandbox core)" if config.embedded else "web only (Celery workers over Redis)"
-    console.print(f"[bold green]loyalty-bridge[/bold green] listening on {base}  mode: {mode}")
-    console.print(f"database: {config.database_url}")
+    mode = ("embedded: SQLite, in-process worker and sweeper, sandbox core" if config.embedded
+            else "web only: Celery workers over Redis do the work")
+    click.echo(f"loyalty-bridge listening on {base}  ({mode})")
+    click.echo(f"database: {config.database_url}")
     if config.mount_sandbox:
-        console.print(f"sandbox loyalty core: {base}/sandbox/  (points move there)")
-        console.print("\nCreate a first connection in another terminal:\n")
-        console.print(f"  bridge connections add --vendor square --name 'Demo Cafe' --target xtarly \\\n"
-                      f"    --target-url {base}/sandbox/xtarly --target-key xtarly_pos_demo \\\n"
-                      f"    --signing-key demo-signature-key --json\n", highlight=False)
-        console.print("then post a signed sample sale:\n\n  bridge send-fixture square payment.updated.completed --connection <id>\n",
-                      highlight=False)
+        click.echo(f"sandbox loyalty core: {base}/sandbox/  (open it to watch points arrive)")
+        click.echo(f"""
+Create a first connection, in another terminal:
+
+  bridge connections add --vendor square --name "Demo Cafe" --target xtarly \\
+    --target-url {base}/sandbox/xtarly --target-key xtarly_pos_demo \\
+    --signing-key demo-signature-key --json
+
+then post a signed sample sale and look:
+
+  bridge send-fixture square payment.updated.completed --connection <id>
+  bridge events list
+""")
     try:
         server.serve_forever()
     except KeyboardInterrupt:

@@ -8,7 +8,6 @@ signatures and runs the real worker code.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import ClassVar
 
 from bridge import registry

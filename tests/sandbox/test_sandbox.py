@@ -7,19 +7,8 @@ import time
 import pytest
 
 from bridge.sandbox import cockato as cockato_module
-from bridge.sandbox import create_sandbox_app
 
 from .helpers import XTARLY_DEMO, cockato, error_code, xtarly
-
-
-@pytest.fixture()
-def app():
-    return create_sandbox_app()
-
-
-@pytest.fixture()
-def client(app):
-    return app.test_client()
 
 
 # --- auth --------------------------------------------------------------------

@@ -4,7 +4,6 @@ from __future__ import annotations
 import threading
 import time
 
-import pytest
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
 from werkzeug.test import Client
 from werkzeug.wrappers import Response as WerkzeugResponse
@@ -14,16 +13,6 @@ from bridge.sandbox import create_sandbox_app
 from .helpers import XTARLY_DEMO, cockato, error_code, xtarly
 
 ALICE_SALE = {"amount": 1000, "customerId": "cus_alice"}
-
-
-@pytest.fixture()
-def app():
-    return create_sandbox_app()
-
-
-@pytest.fixture()
-def client(app):
-    return app.test_client()
 
 
 def add_fault(client, **fault):

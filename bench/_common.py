@@ -1,0 +1,199 @@
+"""Shared plumbing for the benchmark scripts: throwaway servers, processes,
+signed Square requests, latency statistics and table printing.
+
+Not a test helper: nothing here asserts a speed. Run the scripts from the
+repo root (`python bench/ingest.py`); this module puts the root on sys.path
+so `tests.services` and `tests.e2e.processes` can be reused.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import os
+import platform
+import shutil
+import signal
+import sys
+import tempfile
+import time
+import uuid
+from contextlib import ExitStack
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from tests.e2e.processes import Processes, tool  # noqa: E402
+from tests.services import PostgresServer, RedisServer, _pg_answers, _redis_answers, free_port  # noqa: E402
+
+FIXTURE = ROOT / "connectors" / "square" / "fixtures" / "payment.updated.completed.json"
+SIGNING_KEY = "bench-signature-key"
+
+
+# ---------------------------------------------------------------- lifecycle
+
+
+def install_signal_handlers() -> None:
+    """SIGTERM/SIGHUP behave like Ctrl-C, so every `finally` tears down."""
+    def interrupt(signum, _frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, interrupt)
+
+
+def start_server(server_class, what: str):
+    """Start a tests.services server, retrying on a fresh port if ours got taken."""
+    error = None
+    for _ in range(3):
+        server = server_class()
+        try:
+            server.start()
+            return server
+        except Exception as exc:  # noqa: BLE001
+            error = exc
+            log_tail = server.log.read_text(errors="replace")[-2000:] if server.log.exists() else ""
+            server.stop()
+            if "Address already in use" not in log_tail:
+                break
+    raise SystemExit(f"could not start a throwaway {what} server: {error}")
+
+
+def services(stack: ExitStack, database_url: str | None, redis_url: str | None,
+             need_redis: bool = True) -> tuple[str, str | None]:
+    """PostgreSQL (and Redis) URLs: the given ones, checked, or fresh throwaway
+    servers whose stop is registered on `stack`."""
+    if database_url:
+        if (error := _pg_answers(database_url)) is not None:
+            raise SystemExit(f"--database-url {database_url} does not answer: {error}")
+    else:
+        print("starting a throwaway PostgreSQL ...", flush=True)
+        pg = start_server(PostgresServer, "PostgreSQL")
+        stack.callback(pg.stop)
+        database_url = pg.url
+    if need_redis:
+        if redis_url:
+            if (error := _redis_answers(redis_url)) is not None:
+                raise SystemExit(f"--redis-url {redis_url} does not answer: {error}")
+        else:
+            print("starting a throwaway Redis ...", flush=True)
+            redis = start_server(RedisServer, "Redis")
+            stack.callback(redis.stop)
+            redis_url = redis.url
+    return database_url, redis_url
+
+
+def workdir(stack: ExitStack, prefix: str, keep: bool) -> Path:
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    if keep:
+        stack.callback(lambda: print(f"logs kept in {path}"))
+    else:
+        stack.callback(shutil.rmtree, path, ignore_errors=True)
+    return path
+
+
+def processes(stack: ExitStack, path: Path, env: dict[str, str]) -> Processes:
+    procs = Processes(path, env)
+    stack.callback(procs.stop_all)
+    return procs
+
+
+def stop(procs: Processes, name: str) -> None:
+    """Stop one named process (SIGTERM to its group; SIGKILL if it lingers)."""
+    for entry in list(procs.running):
+        if entry[0] == name:
+            _, process, _ = entry
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+                try:
+                    process.wait(timeout=20)
+                except Exception:  # noqa: BLE001 - TimeoutExpired
+                    os.killpg(process.pid, signal.SIGKILL)
+                    process.wait(timeout=5)
+            procs.running.remove(entry)
+
+
+def add_connection(procs: Processes, target_url: str, target_key: str = "xtarly_pos_demo") -> dict:
+    """`bridge db upgrade` then `bridge connections add ... --json`, against procs.env's DATABASE_URL."""
+    procs.cli("db", "upgrade")
+    return procs.cli_json("connections", "add", "--vendor", "square", "--name", f"Bench {uuid.uuid4().hex[:6]}",
+                          "--target", "xtarly", "--target-url", target_url, "--target-key", target_key,
+                          "--signing-key", SIGNING_KEY)
+
+
+# ---------------------------------------------------------------- requests
+
+
+_TEMPLATE = json.loads(FIXTURE.read_text())
+
+
+def square_body(seq: int) -> bytes:
+    """payment.updated.completed with a new event id and payment id: a distinct sale."""
+    event = copy.deepcopy(_TEMPLATE)
+    payment_id = f"BENCH{uuid.uuid4().hex[:22]}"
+    event["event_id"] = str(uuid.uuid4())
+    event["data"]["id"] = payment_id
+    payment = event["data"]["object"]["payment"]
+    payment["id"] = payment_id
+    payment["receipt_number"] = f"B{seq}"
+    payment["receipt_url"] = f"https://squareup.com/receipt/preview/{payment_id}"
+    return json.dumps(event, indent=2).encode()
+
+
+def signed_requests(count: int, webhook_url: str) -> list[tuple[bytes, dict[str, str]]]:
+    """`count` distinct sales, each signed for `webhook_url` with the connector's own `sign`."""
+    from bridge import registry
+
+    square = registry.get("square")
+    out = []
+    for seq in range(count):
+        body = square_body(seq)
+        out.append((body, square.sign(body, webhook_url, SIGNING_KEY)))
+    return out
+
+
+# ---------------------------------------------------------------- numbers
+
+
+def percentile(sorted_values: list[float], q: float) -> float:
+    """Nearest-rank percentile of an already sorted list (q in 0..100)."""
+    if not sorted_values:
+        return float("nan")
+    rank = max(1, math.ceil(q / 100 * len(sorted_values)))
+    return sorted_values[rank - 1]
+
+
+def machine_line() -> str:
+    load = os.getloadavg()
+    return (f"{time.strftime('%Y-%m-%d %H:%M:%S %Z')}  nproc={os.cpu_count()}  "
+            f"python {platform.python_version()}  {platform.platform()}  "
+            f"loadavg {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+
+
+def table(headers: list[str], rows: list[list], title: str | None = None) -> str:
+    cells = [[str(h) for h in headers]] + [[_fmt(v) for v in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    lines = []
+    if title:
+        lines.append(title)
+    for n, row in enumerate(cells):
+        lines.append("  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths))))
+        if n == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _fmt(value) -> str:
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "-"
+        return f"{value:.1f}" if value >= 10 else f"{value:.2f}"
+    return str(value)
+
+
+__all__ = ["ROOT", "Processes", "tool", "free_port", "install_signal_handlers", "services", "workdir",
+           "processes", "stop", "add_connection", "signed_requests", "square_body", "percentile",
+           "machine_line", "table", "SIGNING_KEY"]

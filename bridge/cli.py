@@ -11,6 +11,7 @@ import click
 import httpx
 from rich.console import Console
 from rich.table import Table
+from werkzeug.serving import WSGIRequestHandler, make_server
 
 from bridge import connections, registry, views
 from bridge.config import Config
@@ -57,8 +58,6 @@ def run(config: Config, host: str, port: int):
     """Run the bridge. Without REDIS_URL: web, worker, sweeper and sandbox core in one process."""
     from dataclasses import replace
 
-    from werkzeug.serving import make_server
-
     if "BRIDGE_PUBLIC_URL" not in __import__("os").environ:
         config = replace(config, public_url=f"http://{host}:{port}")
     if config.embedded:
@@ -69,7 +68,7 @@ def run(config: Config, host: str, port: int):
         from bridge.wsgi import make_app
 
         app = make_app()
-    server = make_server(host, port, app, threaded=True)
+    server = make_server(host, port, app, threaded=True, request_handler=QuietRequestHandler)
     base = config.public_url
     mode = ("embedded: SQLite, in-process worker and sweeper, sandbox core" if config.embedded
             else "web only: Celery workers over Redis do the work")
@@ -97,6 +96,13 @@ then post a signed sample sale and look:
         worker = app.extensions.get("embedded_worker")
         if worker:
             worker.stop()
+
+
+class QuietRequestHandler(WSGIRequestHandler):
+    """Logs requests without their query string: a caller may have put a secret there."""
+
+    def log_request(self, code="-", size="-"):
+        self.log("info", '"%s %s" %s', self.command, self.path.split("?", 1)[0], code)
 
 
 @main.group()
@@ -272,11 +278,12 @@ def send_fixture(config: Config, vendor, fixture, connection_id, base_url):
         if row is None:
             raise click.ClickException(f"no connection {connection_id!r}")
         context = connections.context(db, row)
-    body = path.read_bytes().rstrip(b"\n")
+    connector = registry.get(slug)
+    body = connector.fixture_body(path.read_bytes().rstrip(b"\n"))
     url = connections.webhook_url(base_url or config.public_url, connection_id)
     signed_for = connections.webhook_url(config.public_url, connection_id)
     key = context.signing_keys[-1] if context.signing_keys else ""
-    headers = registry.get(slug).sign(body, signed_for, key)
+    headers = connector.sign(body, signed_for, key, context)
     response = httpx.post(url, content=body, headers=headers, timeout=10)
     console.print(f"POST {url} → {response.status_code} {response.text.strip()}", highlight=False)
     if response.status_code >= 300:

@@ -7,6 +7,7 @@ import json
 import secrets
 import socket
 from dataclasses import dataclass
+from datetime import datetime
 from urllib.parse import urlsplit
 
 import phonenumbers
@@ -33,6 +34,32 @@ CORE_SETTINGS = {
 class NewConnection:
     row: ConnectionRow
     generated_signing_key: str | None  # shown once, by the command that made it
+
+
+def _keys_json(keys: list[dict]) -> str:
+    return json.dumps(keys)
+
+
+def _stored_keys(db: Database, row: ConnectionRow) -> list[dict]:
+    """Signing keys, oldest first, each with when it was added."""
+    return [entry if isinstance(entry, dict) else {"key": entry, "added_at": None}
+            for entry in json.loads(db.sealer.open(row.signing_keys) or "[]")]
+
+
+def _current_keys(keys: list[dict], grace_seconds: float | None) -> tuple[str, ...]:
+    """Every key still valid: the newest, and older ones within the connector's
+    grace period after the key that replaced them was added."""
+    if grace_seconds is None:
+        return tuple(entry["key"] for entry in keys)
+    now = utcnow()
+    valid = []
+    for index, entry in enumerate(keys):
+        successor = keys[index + 1] if index + 1 < len(keys) else None
+        replaced_at = successor and successor.get("added_at")
+        if successor is None or replaced_at is None or \
+                (now - datetime.fromisoformat(replaced_at)).total_seconds() < grace_seconds:
+            valid.append(entry["key"])
+    return tuple(valid)
 
 
 def webhook_url(public_url: str, connection_id: str) -> str:
@@ -92,24 +119,30 @@ def create(db: Database, *, vendor: str, name: str, target: str, target_url: str
     keys = [key for key in signing_keys if key]
     if not keys and connector.requires_signing_key:
         if connector.generates_signing_key:
-            generated = secrets.token_urlsafe(32)
+            generated = connector.new_signing_key()
             keys = [generated]
         else:
             raise ConfigError(f"{connector.display_name} signs its webhooks: pass --signing-key")
+    added_at = utcnow().isoformat()
+    stored_keys = [{"key": key, "added_at": added_at} for key in keys]
     if currency:
         currency = normalize_currency(currency)
     if country:
         country = country.upper()
         if country not in phonenumbers.SUPPORTED_REGIONS:
             raise ConfigError(f"unknown country code {country!r} (use ISO 3166 alpha-2, e.g. AU, US)")
+    settings = validate_settings(slug, dict(settings or {}))
+    connector.check_connection(ConnectionContext(
+        id="new", vendor=slug, signing_keys=tuple(keys), vendor_token=vendor_token,
+        currency=currency, country=country, settings=settings))
     row = ConnectionRow(
         id="con_" + secrets.token_urlsafe(18).replace("-", "x").replace("_", "y"),
         name=name.strip(), vendor=slug, target_kind=target, target_url=target_url.rstrip("/"),
         target_key=db.sealer.seal(target_key.strip()),
-        signing_keys=db.sealer.seal(json.dumps(keys)),
+        signing_keys=db.sealer.seal(_keys_json(stored_keys)),
         vendor_token=db.sealer.seal(vendor_token) if vendor_token else None,
         currency=currency, country=country,
-        settings=validate_settings(slug, dict(settings or {})), status="active",
+        settings=settings, status="active",
     )
     with db.session() as session:
         session.add(row)
@@ -121,9 +154,10 @@ def get(session: Session, connection_id: str) -> ConnectionRow | None:
 
 
 def context(db: Database, row: ConnectionRow) -> ConnectionContext:
+    grace = registry.get(row.vendor).signing_key_grace_seconds
     return ConnectionContext(
         id=row.id, vendor=row.vendor,
-        signing_keys=tuple(json.loads(db.sealer.open(row.signing_keys) or "[]")),
+        signing_keys=_current_keys(_stored_keys(db, row), grace),
         vendor_token=db.sealer.open(row.vendor_token),
         currency=row.currency, country=row.country, settings=dict(row.settings or {}),
     )
@@ -138,7 +172,7 @@ def describe(db: Database, row: ConnectionRow, public_url: str) -> dict:
         "target": row.target_kind, "target_url": row.target_url,
         "target_key": mask(db.sealer.open(row.target_key)),
         "signing_key": mask(ctx.signing_keys[-1]) if ctx.signing_keys else None,
-        "signing_keys": [mask(key) for key in ctx.signing_keys],
+        "signing_keys": [mask(key) for key in ctx.signing_keys],  # those still valid, oldest first
         "vendor_token": mask(ctx.vendor_token),
         "currency": row.currency, "country": row.country, "settings": ctx.settings,
         "status": row.status, "status_reason": row.status_reason,
@@ -170,9 +204,10 @@ def rotate(db: Database, connection_id: str, *, target_key: str | None = None,
                 .values(status="pending", next_attempt_at=utcnow(), lease_until=None, enqueued_at=None,
                         reason="resumed after the target key was rotated"))
         if signing_key:
-            # Keep the older keys: the vendor may still sign in-flight retries with them.
-            keys = json.loads(db.sealer.open(row.signing_keys) or "[]")
-            row.signing_keys = db.sealer.seal(json.dumps([*keys, signing_key.strip()][-5:]))
+            # Keep the older keys: the vendor may still sign in-flight retries
+            # with them (the connector's grace period says for how long).
+            keys = [*_stored_keys(db, row), {"key": signing_key.strip(), "added_at": utcnow().isoformat()}]
+            row.signing_keys = db.sealer.seal(_keys_json(keys[-8:]))
         if vendor_token:
             row.vendor_token = db.sealer.seal(vendor_token)
         return row

@@ -8,6 +8,7 @@ its optional `enrich` hook, which the worker calls.
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Mapping, Sequence
 
@@ -23,6 +24,8 @@ class InboundRequest:
     url: str  # the URL as published to the vendor (BRIDGE_PUBLIC_URL + path)
     content_type: str | None = None
     remote_addr: str | None = None
+    # Only for refusing secrets sent in the URL; never stored or logged.
+    query: Mapping[str, str] = field(default_factory=dict)
 
     def header(self, name: str) -> str | None:
         return self.headers.get(name.lower())
@@ -78,10 +81,36 @@ class Connector:
     accepted_content_types: ClassVar[tuple[str, ...]] = ("application/json",)
     # Connector settings (name -> what it does), settable with --set.
     settings: ClassVar[dict[str, str]] = {}
+    # After a rotation, how long an older signing key stays valid; None: for
+    # ever (Toast signs each subscription with its own key, all current).
+    signing_key_grace_seconds: ClassVar[float | None] = None
+    # `POST /hooks/<id>?wait=N` may wait for the loyalty core's answer.
+    supports_wait: ClassVar[bool] = False
 
     def verify(self, request: InboundRequest, connection: ConnectionContext) -> None:
         """Raise SignatureError with a specific reason unless the vendor signed this."""
         raise NotImplementedError
+
+    def new_signing_key(self) -> str:
+        """A secret the bridge generates (where generates_signing_key is set)."""
+        return secrets.token_urlsafe(32)
+
+    def check_connection(self, connection: ConnectionContext) -> None:
+        """Refuse, with ConfigError, a connection that could never work (at creation)."""
+
+    def acknowledge(self, request: InboundRequest, connection: ConnectionContext) -> dict[str, Any]:
+        """Checks made before the event is stored, and fields added to the answer.
+
+        Most vendors get a bare acknowledgement; a caller that can act on the
+        answer (the generic endpoint) gets its validation errors here, as
+        ValidationFailed (422), and the fields it wants echoed.
+        """
+        return {}
+
+    def conflicts(self, first: InboundRequest, again: InboundRequest,
+                  connection: ConnectionContext) -> list[str]:
+        """Fields that differ between a stored event and a re-post with its id."""
+        return []
 
     def event_id(self, request: InboundRequest, connection: ConnectionContext) -> str:
         """The vendor's id for this delivery (the dedupe key); PayloadError if absent."""
@@ -91,9 +120,24 @@ class Connector:
         raise NotImplementedError
 
     def enrich(self, transaction: Transaction, connection: ConnectionContext) -> Transaction:
-        """Fill customer details from the vendor's API; default: nothing to add."""
+        """Fill customer details from the vendor's API; default: nothing to add.
+
+        May raise SkipTransaction (the vendor's API says it is not a sale to
+        award) or EnrichmentUnavailable (try the event again later).
+        """
         return transaction
 
-    def sign(self, body: bytes, url: str, signing_key: str) -> dict[str, str]:
-        """Headers the vendor would send with `body`: for tests, demos and support."""
+    def sign(self, body: bytes, url: str, signing_key: str,
+             connection: ConnectionContext | None = None) -> dict[str, str]:
+        """Headers the vendor would send with `body`: for tests, demos and support.
+
+        `connection` (optional) lets a connector sign as that connection is set
+        up (the generic endpoint's API-key or signature mode)."""
         raise NotImplementedError
+
+    def fixture_body(self, fixture: bytes) -> bytes:
+        """The request body the vendor would send for a fixture file.
+
+        Fixtures hold the readable JSON document; a vendor that form-encodes it
+        (Lightspeed X-Series: `payload=<json>`) wraps it here."""
+        return fixture

@@ -42,6 +42,33 @@ class PayloadError(BridgeError):
         self.path = path
 
 
+class ValidationFailed(BridgeError):
+    """A readable request that breaks the contract: each error says what to fix."""
+
+    code = "validation_failed"
+    status = 422
+    title = "The sale cannot be accepted as sent"
+
+    def __init__(self, errors: list[dict[str, str]]) -> None:
+        # RFC 9457 problem extension: {"detail", "pointer"} per error; the
+        # detail sentence lists every fix, as a Zap step shows only the body.
+        message = "; ".join(f"{e['pointer'].lstrip('#/') or 'body'}: {e['detail']}" for e in errors)
+        super().__init__(message)
+        self.detail = {"errors": errors, "message": message}
+
+
+class ConflictingRepost(BridgeError):
+    """The id of a stored event, re-posted with different content."""
+
+    code = "conflicting_repost"
+    status = 422
+    title = "Already received with different content"
+
+    def __init__(self, fields: list[str]) -> None:
+        super().__init__(f"this reference was already received with a different {', '.join(fields)}; "
+                         "send a new reference for a new sale", fields=fields)
+
+
 class UnsupportedMediaType(BridgeError):
     code = "unsupported_media_type"
     status = 415
@@ -96,6 +123,14 @@ class RetryableDeliveryError(DeliveryError):
 
 class TargetKeyRejected(DeliveryError):
     """401: the connection's key is wrong; pause the connection, keep everything."""
+
+
+class SkipTransaction(Exception):
+    """Enrichment learned that this transaction must not be delivered (with why)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 class EnrichmentUnavailable(Exception):

@@ -19,7 +19,8 @@ class Stored:
 
 
 def store_event(db: Database, *, connection_id: str, vendor: str, vendor_event_id: str,
-                request: InboundRequest, source: str = "webhook") -> Stored:
+                request: InboundRequest, source: str = "webhook", status: str = "received",
+                reason: str | None = None) -> Stored:
     """Commit the raw request, due for processing now.
 
     The row is its own outbox entry: status `received` with `next_attempt_at`
@@ -30,7 +31,8 @@ def store_event(db: Database, *, connection_id: str, vendor: str, vendor_event_i
         connection_id=connection_id, vendor=vendor, vendor_event_id=vendor_event_id[:255],
         source=source, headers=dict(request.headers), body=request.body,
         content_type=request.content_type, remote_addr=request.remote_addr,
-        received_at=now, status="received", next_attempt_at=now, enqueued_at=now,
+        received_at=now, status=status, reason=reason,
+        next_attempt_at=now if status == "received" else None, enqueued_at=now,
     )
     try:
         with db.session() as session:

@@ -73,6 +73,9 @@ class Transaction:
     refund_of: str | None = None  # source_id of the sale a refund reverses
     line_items: tuple[LineItem, ...] = ()
     metadata: Mapping[str, Any] = field(default_factory=dict)
+    # The vendor's own revision of the object (Lightspeed sale `version`,
+    # Square payment `version`): an event older than one already seen is stale.
+    source_version: int | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.amount_minor, int) or isinstance(self.amount_minor, bool):

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from bridge import connections, registry
 from bridge.contract import ConnectionContext, InboundRequest
 from bridge.dispatch import Dispatcher
-from bridge.errors import EnrichmentUnavailable, PayloadError
+from bridge.errors import EnrichmentUnavailable, PayloadError, SkipTransaction
 from bridge.metrics import EVENTS_PROCESSED
 from bridge.model import Customer, Kind, Transaction
 from bridge.retry import retry_delay
@@ -69,17 +69,31 @@ def process_event(db: Database, dispatcher: Dispatcher, public_url: str, event_i
         _finish(db, event_id, "skipped", parsed.skip_reason, event_type=parsed.event_type)
         EVENTS_PROCESSED.labels(context.vendor, "skipped").inc()
         return
+    transactions, skipped = [], []
     try:
-        transactions = [connector.enrich(tx, context) for tx in parsed.transactions]
+        for tx in parsed.transactions:
+            try:
+                transactions.append(connector.enrich(tx, context))
+            except SkipTransaction as skip:
+                skipped.append(skip.reason)
     except EnrichmentUnavailable as error:
         _retry_later(db, event_id, attempts, str(error))
         return
     with db.session() as session:
         event = session.get(EventRow, event_id)
         event.event_type = parsed.event_type
-        due = [_upsert(session, event, tx, context) for tx in transactions]
+        due = []
+        for tx in transactions:
+            stale = _stale(session, tx)
+            if stale:
+                skipped.append(stale)
+            else:
+                due.append(_upsert(session, event, tx, context))
         session.flush()
-        event.status, event.reason = event_state(list(event.transactions))
+        if event.transactions:
+            event.status, event.reason = event_state(list(event.transactions))
+        else:
+            event.status, event.reason = "skipped", "; ".join(skipped) or "no transactions"
         event.lease_until = None
         refresh_events_of(session, [tx.id for tx in event.transactions])
         due_ids = [tx_id for tx_id in due if tx_id is not None]
@@ -110,6 +124,8 @@ def _upsert(session: Session, event: EventRow, tx: Transaction, context: Connect
             session.add(EventTransactionRow(event_id=event.id, transaction_id=row.id))
             return row.id if row.status == "pending" else None
     _link(session, event.id, existing.id)
+    if tx.source_version is not None:
+        existing.source_version = max(existing.source_version or 0, tx.source_version)
     if existing.status in ("delivered", "skipped"):
         return None
     before = _customer_of(existing)
@@ -120,6 +136,17 @@ def _upsert(session: Session, event: EventRow, tx: Transaction, context: Connect
         existing.lease_until, existing.enqueued_at = None, utcnow()
         existing.reason = f"new customer details from event {event.id}"
         return existing.id
+    return None
+
+
+def _stale(session: Session, tx: Transaction) -> str | None:
+    """An event older than one already applied must never move a sale backwards."""
+    if tx.source_version is None:
+        return None
+    seen = session.scalar(select(TransactionRow.source_version).where(
+        TransactionRow.idempotency_key == tx.idempotency_key))
+    if seen is not None and tx.source_version < seen:
+        return f"stale: version {tx.source_version} of {tx.source_id}, version {seen} already applied"
     return None
 
 
@@ -149,7 +176,7 @@ def _new_row(tx: Transaction, context: ConnectionContext) -> TransactionRow:
         idempotency_key=tx.idempotency_key, connection_id=tx.connection_id, vendor=tx.vendor,
         source_id=tx.source_id, kind=tx.kind.value, amount_minor=tx.amount_minor, currency=tx.currency,
         occurred_at=tx.occurred_at, location_id=tx.location.id, location_name=tx.location.name,
-        reference=tx.reference, refund_of=tx.refund_of,
+        reference=tx.reference, refund_of=tx.refund_of, source_version=tx.source_version,
         line_items=[item.__dict__ for item in tx.line_items],
         extra={k: v for k, v in dict(tx.metadata).items() if v is not None},
         status=status, reason=reason, next_attempt_at=now, enqueued_at=now, created_at=now, updated_at=now,

@@ -28,7 +28,13 @@ CONNECTORS = Path(__file__).resolve().parent.parent / "connectors"
 
 
 def fixture_bytes(vendor: str, name: str) -> bytes:
+    """The fixture file's document (JSON), as stored in the connector's folder."""
     return (CONNECTORS / vendor / "fixtures" / f"{name}.json").read_bytes().rstrip(b"\n")
+
+
+def fixture_request_body(vendor: str, name: str) -> bytes:
+    """What the vendor would put on the wire for that fixture."""
+    return registry.get(vendor).fixture_body(fixture_bytes(vendor, name))
 
 
 class RecordingDispatcher:
@@ -74,7 +80,12 @@ class Harness:
     def post(self, connection_id: str, body: bytes, vendor: str = "square", signing_key: str = "test-signature-key",
              signed_url: str | None = None, headers: dict | None = None, sign: bool = True):
         url = signed_url or connections.webhook_url(PUBLIC_URL, connection_id)
-        all_headers = registry.get(vendor).sign(body, url, signing_key) if sign else {"Content-Type": "application/json"}
+        connector = registry.get(vendor)
+        with self.db.session() as session:
+            row = connections.get(session, connection_id)
+            context = connections.context(self.db, row) if row else None
+        all_headers = (connector.sign(body, url, signing_key, context) if sign
+                       else {"Content-Type": connector.accepted_content_types[0]})
         all_headers.update(headers or {})
         all_headers = {k: v for k, v in all_headers.items() if v is not None}
         return self.client.post(f"/hooks/{connection_id}", data=body, headers=all_headers)
@@ -86,7 +97,7 @@ class Harness:
             document = json.loads(body)
             mutate(document)
             body = json.dumps(document).encode()
-        return self.post(connection_id, body, vendor=vendor, **kwargs)
+        return self.post(connection_id, registry.get(vendor).fixture_body(body), vendor=vendor, **kwargs)
 
     # -- running the worker --------------------------------------------------
     def drain(self, max_jobs: int = 10000) -> int:

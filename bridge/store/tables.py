@@ -129,6 +129,7 @@ class TransactionRow(Base):
     location_name: Mapped[str | None] = mapped_column(String(255))
     reference: Mapped[str | None] = mapped_column(String(255))
     refund_of: Mapped[str | None] = mapped_column(String(255))
+    source_version: Mapped[int | None] = mapped_column(BigInteger)
     line_items: Mapped[list] = mapped_column(JSON, default=list)
     extra: Mapped[dict] = mapped_column("metadata", JSON, default=dict)
     # pending|delivered|unmatched|failed|skipped|paused

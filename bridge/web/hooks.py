@@ -1,20 +1,24 @@
 """POST /hooks/<connection id>: verify, store, enqueue, answer. Nothing else.
 
-Business logic lives in the worker; this request never calls a loyalty core.
+Business logic lives in the worker; this request never calls a loyalty core
+(`?wait=N`, where a connector allows it, only watches the store).
 """
 
 from __future__ import annotations
 
 import logging
 import time
+import uuid
 
 from flask import Blueprint, current_app, jsonify, request
 
 from bridge import connections, registry
-from bridge.contract import InboundRequest
-from bridge.errors import PayloadError, SignatureError, UnknownConnection, UnsupportedMediaType
+from bridge.contract import ConnectionContext, Connector, InboundRequest
+from bridge.errors import (ConflictingRepost, PayloadError, SignatureError, UnknownConnection,
+                           UnsupportedMediaType, ValidationFailed)
 from bridge.inbox import store_event
 from bridge.metrics import INGEST_LATENCY, WEBHOOKS
+from bridge.web.waiting import MAX_WAIT_SECONDS, wait_for_outcome
 
 log = logging.getLogger("bridge.hooks")
 hooks = Blueprint("hooks", __name__)
@@ -49,6 +53,7 @@ def receive(connection_id: str):
         url=connections.webhook_url(bridge.config.public_url, connection_id),
         content_type=request.content_type,
         remote_addr=request.remote_addr,
+        query=request.args.to_dict(),
     )
     try:
         connector.verify(inbound, context)
@@ -56,12 +61,53 @@ def receive(connection_id: str):
         WEBHOOKS.labels(row.vendor, "rejected").inc()
         log.info("rejected request for %s: %s", connection_id, rejection.message)
         raise
+    try:
+        answer = connector.acknowledge(inbound, context)
+    except ValidationFailed as invalid:
+        # Kept (not queued) so support can see what the flow was sending.
+        store_event(db, connection_id=connection_id, vendor=row.vendor,
+                    vendor_event_id=f"rejected:{uuid.uuid4().hex}", request=inbound,
+                    status="failed", reason=f"rejected: {invalid.message}")
+        WEBHOOKS.labels(row.vendor, "invalid").inc()
+        raise
     vendor_event_id = connector.event_id(inbound, context)
     stored = store_event(db, connection_id=connection_id, vendor=row.vendor,
                          vendor_event_id=vendor_event_id, request=inbound)
     if stored.created:
         bridge.dispatcher.process_event(stored.event_id)
+    else:
+        _refuse_conflicting_repost(connector, stored.event_id, inbound, context)
     WEBHOOKS.labels(row.vendor, "stored" if stored.created else "duplicate").inc()
     INGEST_LATENCY.labels(row.vendor).observe(time.perf_counter() - started)
-    status = "accepted" if stored.created else "duplicate"
-    return jsonify({"status": status, "event_id": stored.event_id}), 202 if stored.created else 200
+    reply = {"status": "accepted" if stored.created else "duplicate", "event_id": stored.event_id,
+             "duplicate": not stored.created, **answer}
+    wait = _wait_seconds(connector)
+    if wait:
+        reply.update(wait_for_outcome(db, stored.event_id, wait))
+    return jsonify(reply), 202 if stored.created else 200
+
+
+def _refuse_conflicting_repost(connector: Connector, event_id: int, again: InboundRequest,
+                               context: ConnectionContext) -> None:
+    from bridge.store.tables import EventRow
+
+    with current_app.extensions["bridge"].db.session() as session:
+        first = session.get(EventRow, event_id)
+        stored = InboundRequest(body=first.body, headers=first.headers, url=again.url,
+                                content_type=first.content_type)
+    fields = connector.conflicts(stored, again, context)
+    if fields:
+        raise ConflictingRepost(fields)
+
+
+def _wait_seconds(connector: Connector) -> float:
+    raw = request.args.get("wait")
+    if raw is None or not connector.supports_wait:
+        return 0.0
+    try:
+        seconds = float(raw)
+    except ValueError:
+        raise PayloadError(f"wait must be a number of seconds up to {MAX_WAIT_SECONDS:g}", path="?wait") from None
+    if not 0 <= seconds <= MAX_WAIT_SECONDS:
+        raise PayloadError(f"wait must be between 0 and {MAX_WAIT_SECONDS:g} seconds", path="?wait")
+    return seconds

@@ -50,6 +50,8 @@ def _payment(event: dict, connection: ConnectionContext) -> Parsed:
         ),
         location=Location(id=get_str(payment, "location_id", required=False)),
         reference=get_str(payment, "receipt_number", required=False),
+        # Webhook payloads carry an integer version (the SDK model omits it).
+        source_version=get_int(payment, "version", required=False),
         metadata={
             "order_id": get_str(payment, "order_id", required=False),
             "receipt_url": get_str(payment, "receipt_url", required=False),
@@ -141,6 +143,7 @@ class SquareConnector(Connector):
 
         return enrich_from_square(transaction, connection)
 
-    def sign(self, body: bytes, url: str, signing_key: str) -> dict[str, str]:
+    def sign(self, body: bytes, url: str, signing_key: str,
+             connection: ConnectionContext | None = None) -> dict[str, str]:
         digest = hmac.new(signing_key.encode(), url.encode() + body, hashlib.sha256).digest()
         return {"Content-Type": "application/json", SIGNATURE_HEADER: base64.b64encode(digest).decode()}

@@ -249,3 +249,13 @@ def test_refund_by_default_is_skipped_with_the_reason_and_awards_nothing(harness
     refund_event = harness.events()[1]
     assert refund_event.status == "skipped"
     assert "no reversal API" in refund_event.reason
+
+
+def test_an_older_payment_version_arriving_late_is_skipped_as_stale(harness):
+    connection = harness.add_connection()
+    harness.post_fixture(connection.id, "payment.updated.completed")  # version 3
+    harness.post_fixture(connection.id, "payment.created.completed")  # version 1, late
+    harness.drain()
+    late = harness.events()[1]
+    assert late.status == "skipped" and "stale: version 1" in late.reason
+    assert len(harness.ledger()) == 1

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-12-01 17:16:37.005627
+Create Date: 2026-12-01 17:33:33.598411
 """
 from alembic import op
 import sqlalchemy as sa
@@ -80,6 +80,7 @@ def upgrade() -> None:
     sa.Column('location_name', sa.String(length=255), nullable=True),
     sa.Column('reference', sa.String(length=255), nullable=True),
     sa.Column('refund_of', sa.String(length=255), nullable=True),
+    sa.Column('source_version', sa.BigInteger(), nullable=True),
     sa.Column('line_items', sa.JSON(), nullable=False),
     sa.Column('metadata', sa.JSON(), nullable=False),
     sa.Column('status', sa.String(length=16), nullable=False),

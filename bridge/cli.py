@@ -160,7 +160,8 @@ def connections_add(config: Config, vendor, name, target, target_url, target_key
     if as_json:
         _emit_json(view)
         return
-    console.print(f"[green]created[/green] {view['id']} ({view['vendor']}, {view['name']})")
+    display = registry.get(view["vendor"]).display_name
+    console.print(f"[green]created[/green] a {display} connection {view['id']} ({view['name']})", highlight=False)
     console.print(f"webhook URL: [bold]{view['webhook_url']}[/bold]", highlight=False)
     if made.generated_signing_key:
         console.print(f"signing secret (shown once): [bold]{made.generated_signing_key}[/bold]", highlight=False)

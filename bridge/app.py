@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import secrets
 from dataclasses import dataclass
 
 from flask import Flask
@@ -10,6 +11,7 @@ from flask import Flask
 from bridge.config import Config
 from bridge.dispatch import Dispatcher, NullDispatcher
 from bridge.store import Database
+from bridge.web.admin_api import api as admin_api
 from bridge.web.health import health
 from bridge.web.hooks import hooks
 from bridge.web.problems import register_problem_handlers
@@ -37,6 +39,10 @@ def create_app(config: Config | None = None, dispatcher: Dispatcher | None = Non
     register_problem_handlers(app)
     app.register_blueprint(hooks)
     app.register_blueprint(health)
+    app.register_blueprint(admin_api)
+    # Signs the dashboard's session cookie; without a configured secret a
+    # restart simply logs dashboard users out.
+    app.secret_key = config.secret_key or config.admin_token or secrets.token_hex(32)
     if config.mount_sandbox:
         from werkzeug.middleware.dispatcher import DispatcherMiddleware
 

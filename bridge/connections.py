@@ -184,7 +184,12 @@ def set_settings(db: Database, connection_id: str, changes: dict[str, str]) -> C
     with db.session() as session:
         row = _require(session, connection_id)
         merged = {**(row.settings or {}), **changes}
-        row.settings = validate_settings(row.vendor, {k: v for k, v in merged.items() if v != ""})
+        settings = validate_settings(row.vendor, {k: v for k, v in merged.items() if v != ""})
+        current = context(db, row)
+        registry.get(row.vendor).check_connection(ConnectionContext(
+            id=row.id, vendor=row.vendor, signing_keys=current.signing_keys, vendor_token=current.vendor_token,
+            currency=row.currency, country=row.country, settings=settings))
+        row.settings = settings
         return row
 
 
@@ -197,12 +202,7 @@ def rotate(db: Database, connection_id: str, *, target_key: str | None = None,
         if target_key:
             row.target_key = db.sealer.seal(target_key.strip())
             if row.status == "paused":
-                row.status, row.status_reason, row.status_changed_at = "active", None, utcnow()
-            session.execute(
-                update(TransactionRow)
-                .where(TransactionRow.connection_id == row.id, TransactionRow.status == "paused")
-                .values(status="pending", next_attempt_at=utcnow(), lease_until=None, enqueued_at=None,
-                        reason="resumed after the target key was rotated"))
+                _resume(session, row, "resumed after the target key was rotated")
         if signing_key:
             # Keep the older keys: the vendor may still sign in-flight retries
             # with them (the connector's grace period says for how long).
@@ -210,6 +210,29 @@ def rotate(db: Database, connection_id: str, *, target_key: str | None = None,
             row.signing_keys = db.sealer.seal(_keys_json(keys[-8:]))
         if vendor_token:
             row.vendor_token = db.sealer.seal(vendor_token)
+        return row
+
+
+def _resume(session: Session, row: ConnectionRow, reason: str) -> None:
+    """Active again; every delivery held by the pause is queued, same keys."""
+    row.status, row.status_reason, row.status_changed_at = "active", None, utcnow()
+    session.execute(
+        update(TransactionRow)
+        .where(TransactionRow.connection_id == row.id, TransactionRow.status == "paused")
+        .values(status="pending", next_attempt_at=utcnow(), lease_until=None, enqueued_at=None, reason=reason))
+
+
+def set_status(db: Database, connection_id: str, status: str, actor: str) -> ConnectionRow:
+    """pause / resume / disable, from support tools (a 401 pauses by itself)."""
+    if status not in ("active", "paused", "disabled"):
+        raise ConfigError("status must be active, paused or disabled")
+    with db.session() as session:
+        row = _require(session, connection_id)
+        if status == "active" and row.status != "active":
+            _resume(session, row, f"resumed by {actor}")
+        elif status != row.status:
+            row.status, row.status_changed_at = status, utcnow()
+            row.status_reason = f"{'paused' if status == 'paused' else 'disabled'} by {actor}"
         return row
 
 

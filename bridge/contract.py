@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, ClassVar, Mapping, Sequence
 
 from bridge.model import Transaction
@@ -26,6 +27,9 @@ class InboundRequest:
     remote_addr: str | None = None
     # Only for refusing secrets sent in the URL; never stored or logged.
     query: Mapping[str, str] = field(default_factory=dict)
+    # When the bridge received it: the same at ingest, in the worker and on
+    # every replay (a sale sent without its own time is dated by this).
+    received_at: datetime | None = None
 
     def header(self, name: str) -> str | None:
         return self.headers.get(name.lower())

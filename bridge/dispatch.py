@@ -13,6 +13,7 @@ log = logging.getLogger("bridge.dispatch")
 class Dispatcher(Protocol):
     def process_event(self, event_id: int) -> None: ...
     def deliver(self, transaction_id: int) -> None: ...
+    def replay_job(self, job_id: int) -> None: ...
     def ping(self) -> str: ...
 
 
@@ -23,6 +24,9 @@ class NullDispatcher:
         pass
 
     def deliver(self, transaction_id: int) -> None:
+        pass
+
+    def replay_job(self, job_id: int) -> None:
         pass
 
     def ping(self) -> str:
@@ -46,6 +50,9 @@ class CeleryDispatcher:
 
     def deliver(self, transaction_id: int) -> None:
         self._send("bridge.deliver", transaction_id)
+
+    def replay_job(self, job_id: int) -> None:
+        self._send("bridge.replay_job", job_id)
 
     def ping(self) -> str:
         try:

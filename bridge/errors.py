@@ -134,4 +134,9 @@ class SkipTransaction(Exception):
 
 
 class EnrichmentUnavailable(Exception):
-    """The vendor's API could not be reached for enrichment; try the event later."""
+    """The vendor's API could not be reached for enrichment; try the event later
+    (not before `retry_after` seconds, when the vendor said so)."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

@@ -12,6 +12,17 @@ from bridge.store import Database
 from bridge.store.tables import EventRow, utcnow
 
 
+# Credentials a caller sends, as opposed to signatures a vendor computes: the
+# signature proves the body and is useless for another one; these would let
+# anyone who reads the store post as the caller.
+CREDENTIAL_HEADERS = ("authorization", "x-api-key", "proxy-authorization", "cookie")
+
+
+def stored_headers(headers) -> dict[str, str]:
+    return {name: ("…" + value[-4:] if len(value) > 12 else "…") if name.lower() in CREDENTIAL_HEADERS else value
+            for name, value in headers.items()}
+
+
 @dataclass(frozen=True)
 class Stored:
     event_id: int
@@ -26,10 +37,10 @@ def store_event(db: Database, *, connection_id: str, vendor: str, vendor_event_i
     The row is its own outbox entry: status `received` with `next_attempt_at`
     is what the sweeper looks for, so a lost enqueue is found again.
     """
-    now = utcnow()
+    now = request.received_at or utcnow()
     row = EventRow(
         connection_id=connection_id, vendor=vendor, vendor_event_id=vendor_event_id[:255],
-        source=source, headers=dict(request.headers), body=request.body,
+        source=source, headers=stored_headers(request.headers), body=request.body,
         content_type=request.content_type, remote_addr=request.remote_addr,
         received_at=now, status=status, reason=reason,
         next_attempt_at=now if status == "received" else None, enqueued_at=now,

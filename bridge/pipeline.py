@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -51,8 +51,9 @@ def process_event(db: Database, dispatcher: Dispatcher, public_url: str, event_i
         context = connections.context(db, row)
         inbound = InboundRequest(body=event.body, headers=event.headers,
                                  url=connections.webhook_url(public_url, row.id),
-                                 content_type=event.content_type, remote_addr=event.remote_addr)
-        attempts = event.attempts
+                                 content_type=event.content_type, remote_addr=event.remote_addr,
+                                 received_at=event.received_at)
+        attempts, replay = event.attempts, event.replay_requested
     connector = registry.get(context.vendor)
     try:
         parsed = connector.parse(inbound, context)
@@ -70,14 +71,19 @@ def process_event(db: Database, dispatcher: Dispatcher, public_url: str, event_i
         EVENTS_PROCESSED.labels(context.vendor, "skipped").inc()
         return
     transactions, skipped = [], []
+    settled = _settled_keys(db, [tx.idempotency_key for tx in parsed.transactions])
     try:
         for tx in parsed.transactions:
+            if tx.idempotency_key in settled:
+                # Already awarded (or skipped for good): no vendor API call can change that.
+                transactions.append(tx)
+                continue
             try:
                 transactions.append(connector.enrich(tx, context))
             except SkipTransaction as skip:
                 skipped.append(skip.reason)
     except EnrichmentUnavailable as error:
-        _retry_later(db, event_id, attempts, str(error))
+        _retry_later(db, event_id, attempts, str(error), error.retry_after)
         return
     with db.session() as session:
         event = session.get(EventRow, event_id)
@@ -88,13 +94,13 @@ def process_event(db: Database, dispatcher: Dispatcher, public_url: str, event_i
             if stale:
                 skipped.append(stale)
             else:
-                due.append(_upsert(session, event, tx, context))
+                due.append(_upsert(session, event, tx, context, replay))
         session.flush()
         if event.transactions:
             event.status, event.reason = event_state(list(event.transactions))
         else:
             event.status, event.reason = "skipped", "; ".join(skipped) or "no transactions"
-        event.lease_until = None
+        event.lease_until, event.replay_requested = None, False
         refresh_events_of(session, [tx.id for tx in event.transactions])
         due_ids = [tx_id for tx_id in due if tx_id is not None]
     EVENTS_PROCESSED.labels(context.vendor, "parsed").inc()
@@ -102,18 +108,22 @@ def process_event(db: Database, dispatcher: Dispatcher, public_url: str, event_i
         dispatcher.deliver(tx_id)
 
 
-def _upsert(session: Session, event: EventRow, tx: Transaction, context: ConnectionContext) -> int | None:
+def _upsert(session: Session, event: EventRow, tx: Transaction, context: ConnectionContext,
+            replay: bool = False) -> int | None:
     """Store the transaction, or merge what this event adds to the one we have.
 
     Returns the id when the transaction is due for delivery now. A later event
     for the same sale never re-awards; it may bring the customer an earlier
-    one lacked (Square attaches customer_id asynchronously).
+    one lacked (Square attaches customer_id asynchronously). A replay rewrites
+    an undelivered transaction from today's parse and sends it again.
     """
     tx = _with_refund_identity(session, tx, context)
     existing = session.scalar(select(TransactionRow).where(
         TransactionRow.idempotency_key == tx.idempotency_key).with_for_update())
     if existing is None:
         row = _new_row(tx, context)
+        if _voided_before_award(session, tx):
+            row.status, row.reason = "skipped", f"{tx.source_id} was voided before it was awarded"
         try:
             with session.begin_nested():
                 session.add(row)
@@ -126,7 +136,11 @@ def _upsert(session: Session, event: EventRow, tx: Transaction, context: Connect
     _link(session, event.id, existing.id)
     if tx.source_version is not None:
         existing.source_version = max(existing.source_version or 0, tx.source_version)
-    if existing.status in ("delivered", "skipped"):
+    if existing.status == "delivered":
+        return None
+    if replay:
+        return _refresh_for_replay(existing, tx, context, event.id)
+    if existing.status == "skipped":
         return None
     before = _customer_of(existing)
     merged = before.merged_with(tx.customer)
@@ -139,15 +153,48 @@ def _upsert(session: Session, event: EventRow, tx: Transaction, context: Connect
     return None
 
 
+def _refresh_for_replay(row: TransactionRow, tx: Transaction, context: ConnectionContext,
+                        event_id: int) -> int | None:
+    fresh = _new_row(tx, context)
+    for column in ("amount_minor", "currency", "occurred_at", "location_id", "location_name",
+                   "reference", "refund_of", "line_items", "extra"):
+        setattr(row, column, getattr(fresh, column))
+    _set_customer(row, tx.customer.merged_with(_customer_of(row)))
+    row.status, row.reason = fresh.status, fresh.reason or f"replayed (event {event_id})"
+    row.next_attempt_at, row.lease_until, row.enqueued_at = utcnow(), None, utcnow()
+    row.first_attempt_at = None  # a replay gets a fresh retry budget
+    return row.id if row.status == "pending" else None
+
+
 def _stale(session: Session, tx: Transaction) -> str | None:
-    """An event older than one already applied must never move a sale backwards."""
+    """An event older than one already applied must never move a sale backwards.
+
+    Versions belong to the vendor's object, so they are compared across kinds:
+    a late CLOSED version after the VOIDED one is stale for the sale too.
+    """
     if tx.source_version is None:
         return None
-    seen = session.scalar(select(TransactionRow.source_version).where(
-        TransactionRow.idempotency_key == tx.idempotency_key))
+    seen = session.scalar(select(func.max(TransactionRow.source_version)).where(
+        TransactionRow.connection_id == tx.connection_id, TransactionRow.vendor == tx.vendor,
+        TransactionRow.source_id == tx.source_id))
     if seen is not None and tx.source_version < seen:
         return f"stale: version {tx.source_version} of {tx.source_id}, version {seen} already applied"
     return None
+
+
+def _settled_keys(db: Database, keys: list[str]) -> set[str]:
+    if not keys:
+        return set()
+    with db.session() as session:
+        return set(session.scalars(select(TransactionRow.idempotency_key).where(
+            TransactionRow.idempotency_key.in_(keys), TransactionRow.status.in_(("delivered", "skipped")))))
+
+
+def _voided_before_award(session: Session, tx: Transaction) -> bool:
+    """A sale whose void is already stored must not award when it arrives late."""
+    return tx.kind == Kind.SALE and session.scalar(select(TransactionRow.id).where(
+        TransactionRow.connection_id == tx.connection_id, TransactionRow.vendor == tx.vendor,
+        TransactionRow.source_id == tx.source_id, TransactionRow.kind == Kind.VOID.value).limit(1)) is not None
 
 
 def _link(session: Session, event_id: int, transaction_id: int) -> None:
@@ -204,9 +251,10 @@ def _finish(db: Database, event_id: int, status: str, reason: str, event_type: s
             event.event_type = event_type
 
 
-def _retry_later(db: Database, event_id: int, attempts: int, reason: str) -> None:
+def _retry_later(db: Database, event_id: int, attempts: int, reason: str,
+                 retry_after: float | None = None) -> None:
     with db.session() as session:
         event = session.get(EventRow, event_id)
         event.reason = f"{reason}; trying again"
-        event.next_attempt_at = utcnow() + timedelta(seconds=retry_delay(attempts))
+        event.next_attempt_at = utcnow() + timedelta(seconds=retry_delay(attempts, retry_after))
         event.lease_until = None

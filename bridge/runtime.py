@@ -9,6 +9,7 @@ from bridge.config import Config
 from bridge.delivery import Deliverer
 from bridge.dispatch import Dispatcher
 from bridge.pipeline import process_event
+from bridge.replay import run_job_step
 from bridge.store import Database
 from bridge.sweeper import sweep
 
@@ -26,6 +27,11 @@ class Work:
 
     def deliver(self, transaction_id: int) -> None:
         self.deliverer.deliver(transaction_id)
+
+    def replay_job(self, job_id: int) -> None:
+        """One step of a bulk replay, then back in the queue behind live work."""
+        if run_job_step(self.db, self, job_id):
+            self.dispatcher.replay_job(job_id)
 
     def sweep(self) -> dict[str, int]:
         return sweep(self.db, self.dispatcher, self.config.requeue_after_seconds)

@@ -10,7 +10,7 @@ from sqlalchemy import or_, select, update
 
 from bridge.dispatch import Dispatcher
 from bridge.store import Database
-from bridge.store.tables import EventRow, TransactionRow, utcnow
+from bridge.store.tables import EventRow, ReplayJobRow, TransactionRow, utcnow
 
 BATCH = 500
 
@@ -36,4 +36,14 @@ def sweep(db: Database, dispatcher: Dispatcher, in_flight_seconds: float = 30.0)
         for ident in ids:
             wake(ident)
         found[name] = len(ids)
+    with db.session() as session:
+        jobs = session.scalars(select(ReplayJobRow.id).where(
+            ReplayJobRow.status == "running",
+            or_(ReplayJobRow.lease_until.is_(None), ReplayJobRow.lease_until < now),
+            or_(ReplayJobRow.enqueued_at.is_(None), ReplayJobRow.enqueued_at < now - in_flight))).all()
+        if jobs:
+            session.execute(update(ReplayJobRow).where(ReplayJobRow.id.in_(jobs)).values(enqueued_at=now))
+    for job_id in jobs:
+        dispatcher.replay_job(job_id)
+    found["replay_jobs"] = len(jobs)
     return found

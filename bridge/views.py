@@ -5,12 +5,14 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
+from bridge import search
+from bridge.search import STATUSES, EventFilter
 from bridge.store import Database
-from bridge.store.tables import AttemptRow, EventRow, EventTransactionRow, TransactionRow
+from bridge.store.tables import AttemptRow, EventRow, TransactionRow
 
-STATUSES = ("received", "pending", "delivered", "skipped", "unmatched", "failed", "paused")
+__all__ = ["STATUSES", "list_events", "show_event"]
 SECRET_HEADERS = ("x-square-hmacsha256-signature", "x-signature", "toast-signature", "authorization",
                   "x-api-key", "webhook-signature", "x-bridge-signature", "cookie")
 
@@ -24,20 +26,11 @@ def event_summary(event: EventRow, attempts: int) -> dict[str, Any]:
     }
 
 
-def list_events(db: Database, status: str | None = None, connection_id: str | None = None,
-                limit: int = 1000) -> list[dict[str, Any]]:
-    attempts = (select(EventTransactionRow.event_id, func.sum(TransactionRow.attempts).label("n"))
-                .join(TransactionRow, TransactionRow.id == EventTransactionRow.transaction_id)
-                .group_by(EventTransactionRow.event_id).subquery())
-    query = (select(EventRow, func.coalesce(attempts.c.n, 0))
-             .outerjoin(attempts, attempts.c.event_id == EventRow.id)
-             .order_by(EventRow.id.desc()).limit(limit))
-    if status:
-        query = query.where(EventRow.status == status)
-    if connection_id:
-        query = query.where(EventRow.connection_id == connection_id)
+def list_events(db: Database, flt: EventFilter | None = None, limit: int = 1000,
+                cursor: str | None = None) -> tuple[list[dict[str, Any]], str | None]:
     with db.session() as session:
-        return [event_summary(event, int(count)) for event, count in session.execute(query)]
+        events, attempts, next_cursor = search.page(session, flt or EventFilter(), limit, cursor)
+        return [event_summary(event, int(attempts.get(event.id, 0))) for event in events], next_cursor
 
 
 def masked_headers(headers: dict[str, str]) -> dict[str, str]:

@@ -47,6 +47,9 @@ class RecordingDispatcher:
     def deliver(self, transaction_id: int) -> None:
         self.jobs.append(("deliver", transaction_id))
 
+    def replay_job(self, job_id: int) -> None:
+        self.jobs.append(("replay_job", job_id))
+
     def ping(self) -> str:
         return "ok"
 

@@ -86,3 +86,18 @@ def test_send_fixture_names_the_known_fixtures(run):
 
 def test_db_upgrade(run):
     assert "up to date" in run("db", "upgrade").output
+
+
+def test_replay_commands(run, tmp_path):
+    from tests.support import Harness
+
+    made = json.loads(run(*ADD, "--signing-key", "k1", "--json").output)
+    assert "give event ids, or at least one filter" in run("events", "replay", expect=2).output
+    assert "0 event(s) match" in run("events", "replay", "--status", "failed", "--dry-run").output
+    assert "no such event: 41" in run("events", "replay", "41", expect=1).output
+    assert "give event ids or filters" in run("events", "replay", "1", "--status", "failed", expect=2).output
+    assert "bad_filter" not in run("events", "list", "--email", "a@b.c", "--since", "2026-01-01", "--json").output
+    assert "ISO 8601" in run("events", "list", "--since", "soon", expect=2).output
+    assert json.loads(run("replays", "list", "--json").output) == []
+    assert "no replay job 9" in run("replays", "cancel", "9", expect=1).output
+    assert made["id"]

@@ -27,6 +27,9 @@ class EmbeddedDispatcher:
     def deliver(self, transaction_id: int) -> None:
         self.queue.put(("deliver", transaction_id))
 
+    def replay_job(self, job_id: int) -> None:
+        self.queue.put(("replay_job", job_id))
+
     def ping(self) -> str:
         return "ok"
 

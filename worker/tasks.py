@@ -29,3 +29,8 @@ def deliver(transaction_id: int) -> None:
 @shared_task(name="bridge.sweep")
 def sweep() -> dict:
     return _work().sweep()
+
+
+@shared_task(name="bridge.replay_job")
+def replay_job(job_id: int) -> None:
+    _work().replay_job(job_id)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from sqlalchemy import (
-    JSON, BigInteger, DateTime, ForeignKey, Index, Integer, LargeBinary, MetaData,
+    JSON, false, BigInteger, DateTime, ForeignKey, Index, Integer, LargeBinary, MetaData,
     String, Text, TypeDecorator, UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -77,6 +77,7 @@ class EventRow(Base):
         Index("ix_events_due", "status", "next_attempt_at"),
         Index("ix_events_connection_received", "connection_id", "received_at"),
         Index("ix_events_status_received", "status", "received_at"),
+        Index("ix_events_vendor_event_id", "vendor_event_id"),
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
@@ -97,6 +98,9 @@ class EventRow(Base):
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     enqueued_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Set by a replay: the next parse refreshes undelivered transactions from
+    # today's connector code and sends them again (same idempotency keys).
+    replay_requested: Mapped[bool] = mapped_column(default=False, server_default=false())
 
     transactions: Mapped[list["TransactionRow"]] = relationship(
         secondary="event_transactions", back_populates="events", order_by="TransactionRow.id")
@@ -109,6 +113,10 @@ class TransactionRow(Base):
     __table_args__ = (
         Index("ix_transactions_due", "status", "next_attempt_at"),
         Index("ix_transactions_connection_source", "connection_id", "source_id"),
+        Index("ix_transactions_source", "source_id"),
+        Index("ix_transactions_email", "customer_email"),
+        Index("ix_transactions_phone", "customer_phone"),
+        Index("ix_transactions_reference", "reference"),
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
@@ -173,6 +181,51 @@ class AttemptRow(Base):
     outcome: Mapped[str] = mapped_column(String(16))  # delivered|retry|paused|unmatched|failed
     reason: Mapped[str | None] = mapped_column(Text)
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class AuditRow(Base):
+    """Who did what to which object, for the actions support staff take."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_subject", "subject_kind", "subject_id"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    actor: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(50))
+    subject_kind: Mapped[str] = mapped_column(String(30))
+    subject_id: Mapped[str] = mapped_column(String(100))
+    detail: Mapped[dict] = mapped_column(JSON, default=dict)
+
+
+class ReplayJobRow(Base):
+    """A bulk replay: the events matching a filter, replayed by the workers."""
+
+    __tablename__ = "replay_jobs"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    filters: Mapped[dict] = mapped_column(JSON, default=dict)
+    status: Mapped[str] = mapped_column(String(16), default="running")  # running|cancelled|finished
+    total: Mapped[int] = mapped_column(Integer, default=0)
+    done: Mapped[int] = mapped_column(Integer, default=0)
+    failed: Mapped[int] = mapped_column(Integer, default=0)
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    enqueued_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ReplayItemRow(Base):
+    """One event of a bulk replay; `state` pending → done | failed | cancelled."""
+
+    __tablename__ = "replay_items"
+    __table_args__ = (Index("ix_replay_items_job_state", "job_id", "state"),)
+
+    job_id: Mapped[int] = mapped_column(ForeignKey("replay_jobs.id"), primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id"), primary_key=True)
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    result: Mapped[str | None] = mapped_column(Text)
 
 
 metadata = Base.metadata

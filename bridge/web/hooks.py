@@ -18,6 +18,7 @@ from bridge.errors import (ConflictingRepost, PayloadError, SignatureError, Unkn
                            UnsupportedMediaType, ValidationFailed)
 from bridge.inbox import store_event
 from bridge.metrics import INGEST_LATENCY, WEBHOOKS
+from bridge.store.tables import utcnow
 from bridge.web.waiting import MAX_WAIT_SECONDS, wait_for_outcome
 
 log = logging.getLogger("bridge.hooks")
@@ -47,6 +48,7 @@ def receive(connection_id: str):
     body = request.get_data(cache=True)
     if not body.strip():
         raise PayloadError("empty body: every vendor sends the sale in the body")
+    wait = _wait_seconds(connector)  # refused before anything is stored
     inbound = InboundRequest(
         body=body,
         headers={name.lower(): value for name, value in request.headers.items()},
@@ -54,6 +56,7 @@ def receive(connection_id: str):
         content_type=request.content_type,
         remote_addr=request.remote_addr,
         query=request.args.to_dict(),
+        received_at=utcnow(),
     )
     try:
         connector.verify(inbound, context)
@@ -81,7 +84,6 @@ def receive(connection_id: str):
     INGEST_LATENCY.labels(row.vendor).observe(time.perf_counter() - started)
     reply = {"status": "accepted" if stored.created else "duplicate", "event_id": stored.event_id,
              "duplicate": not stored.created, **answer}
-    wait = _wait_seconds(connector)
     if wait:
         reply.update(wait_for_outcome(db, stored.event_id, wait))
     return jsonify(reply), 202 if stored.created else 200
@@ -107,7 +109,7 @@ def _wait_seconds(connector: Connector) -> float:
     try:
         seconds = float(raw)
     except ValueError:
-        raise PayloadError(f"wait must be a number of seconds up to {MAX_WAIT_SECONDS:g}", path="?wait") from None
-    if not 0 <= seconds <= MAX_WAIT_SECONDS:
+        seconds = -1.0
+    if not 0 <= seconds <= MAX_WAIT_SECONDS:  # NaN fails this too
         raise PayloadError(f"wait must be between 0 and {MAX_WAIT_SECONDS:g} seconds", path="?wait")
     return seconds

@@ -30,7 +30,10 @@ def problem(status: int, title: str, detail: str, code: str, **extra):
 def register_problem_handlers(app: Flask) -> None:
     @app.errorhandler(BridgeError)
     def _bridge_error(error: BridgeError):
-        return problem(error.status, error.title, error.message, error.code, **error.detail)
+        response = problem(error.status, error.title, error.message, error.code, **error.detail)
+        if error.status == 503:
+            response.headers["Retry-After"] = "5"
+        return response
 
     @app.errorhandler(HTTPException)
     def _http_error(error: HTTPException):
@@ -43,11 +46,15 @@ def register_problem_handlers(app: Flask) -> None:
     def _store_down(error: Exception):
         log.warning("store unavailable: %s", type(error).__name__)
         failure = StoreUnavailable("the event store is unavailable; retry later")
-        return problem(failure.status, failure.title, failure.message, failure.code)
+        response = problem(failure.status, failure.title, failure.message, failure.code)
+        response.headers["Retry-After"] = "5"
+        return response
 
     @app.errorhandler(Exception)
     def _unexpected(error: Exception):
         incident = uuid.uuid4().hex[:12]
         log.exception("unexpected error, incident %s", incident)
-        return problem(503, "Temporarily unavailable",
-                       f"unexpected error (incident {incident}); retry later", "unexpected", incident=incident)
+        response = problem(503, "Temporarily unavailable",
+                           f"unexpected error (incident {incident}); retry later", "unexpected", incident=incident)
+        response.headers["Retry-After"] = "5"
+        return response

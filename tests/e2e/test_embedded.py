@@ -60,3 +60,19 @@ def test_failed_events_are_listed_with_their_reason(embedded):
     assert "BAD_REQUEST" in failed[0]["reason"]
     assert {"id", "connection_id", "vendor", "vendor_event_id", "status", "reason", "received_at",
             "attempts"} <= set(failed[0])
+
+
+def test_bulk_replay_from_the_cli_follows_the_running_bridge(embedded):
+    connection = embedded.cli_json("connections", "add", "--vendor", "square", "--name", "Fix me",
+                                   "--target", "xtarly", "--target-url", embedded.base + "/sandbox/xtarly",
+                                   "--target-key", "xtarly_pos_noprogram", "--signing-key", "k")
+    embedded.cli("send-fixture", "square", "payment.updated.completed", "--connection", connection["id"])
+    wait_until(lambda: embedded.cli_json("events", "list", "--status", "failed"), timeout=10, message="failure")
+    embedded.cli("connections", "rotate-key", connection["id"], "--target-key", "xtarly_pos_demo")
+    dry = embedded.cli("events", "replay", "--status", "failed", "--dry-run")
+    assert "1 event(s) match" in dry.stdout
+    result = embedded.cli("events", "replay", "--status", "failed", "--connection", connection["id"], "--yes")
+    assert "finished: 1 done, 0 failed" in result.stdout, result.stdout
+    [event] = embedded.cli_json("events", "list")
+    assert event["status"] == "delivered"
+    assert len(httpx.get(f"{embedded.base}/sandbox/_sandbox/ledger").json()) == 1

@@ -1,0 +1,55 @@
+"""Who may use the admin API and dashboard.
+
+BRIDGE_ADMIN_TOKEN set: a bearer token (or the dashboard's session cookie,
+obtained with the same token) is required from everywhere, loopback included.
+Unset: loopback only, and never a proxied request (a reverse proxy on the same
+host would otherwise make every caller look local).
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+
+from flask import current_app, request, session
+
+from bridge.errors import BridgeError
+
+
+class AdminAuthRequired(BridgeError):
+    code = "admin_auth_required"
+    status = 401
+    title = "Admin token required"
+
+
+class AdminForbidden(BridgeError):
+    code = "admin_forbidden"
+    status = 403
+    title = "Admin access refused"
+
+
+def _is_loopback(address: str | None) -> bool:
+    try:
+        return address is not None and ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False
+
+
+def token_matches(candidate: str | None) -> bool:
+    token = current_app.extensions["bridge"].config.admin_token
+    return bool(token and candidate and hmac.compare_digest(candidate.encode(), token.encode()))
+
+
+def require_admin() -> str:
+    """Raises unless the caller may administer; returns who they are, for the audit log."""
+    token = current_app.extensions["bridge"].config.admin_token
+    if token:
+        header = request.headers.get("Authorization", "")
+        if header.startswith("Bearer ") and token_matches(header[len("Bearer "):].strip()):
+            return "admin-token"
+        if session.get("admin") and token_matches(session.get("token")):
+            return session.get("actor") or "dashboard"
+        raise AdminAuthRequired("send Authorization: Bearer <BRIDGE_ADMIN_TOKEN>")
+    if request.headers.get("X-Forwarded-For") or not _is_loopback(request.remote_addr):
+        raise AdminForbidden("without BRIDGE_ADMIN_TOKEN the admin API answers loopback only; set the token")
+    return "local"

@@ -14,7 +14,7 @@ import phonenumbers
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from bridge import registry
+from bridge import registry, rejections
 from bridge.contract import ConnectionContext
 from bridge.errors import ConfigError
 from bridge.money import normalize_currency
@@ -177,6 +177,7 @@ def describe(db: Database, row: ConnectionRow, public_url: str) -> dict:
         "currency": row.currency, "country": row.country, "settings": ctx.settings,
         "status": row.status, "status_reason": row.status_reason,
         "created_at": row.created_at.isoformat(),
+        **rejections.summary(db, row.id),
     }
 
 

@@ -156,6 +156,6 @@ def _delivery_of(row: TransactionRow) -> Delivery:
         source_id=row.source_id, kind=Kind(row.kind), amount_minor=row.amount_minor,
         currency=row.currency, occurred_at=row.occurred_at.isoformat().replace("+00:00", "Z"),
         email=row.customer_email, phone=row.customer_phone, barcode=row.customer_barcode,
-        location_id=row.location_id, location_name=row.location_name,
+        loyalty_customer_id=row.loyalty_customer_id, location_id=row.location_id, location_name=row.location_name,
         reference=row.reference, refund_of=row.refund_of, test=bool((row.extra or {}).get("test")),
     )

@@ -27,11 +27,14 @@ class Customer:
     barcode: str | None = None  # loyalty card number as scanned
     vendor_customer_id: str | None = None  # the POS's own id; never sent as a loyalty id
     name: str | None = None
+    # The loyalty platform's own customer id (Xtarly `customerId`), only where
+    # the caller knows it (the generic endpoint's `customer_id`).
+    loyalty_id: str | None = None
 
     @property
     def has_identity(self) -> bool:
         """True when a loyalty core could look the customer up."""
-        return bool(self.email or self.phone or self.barcode)
+        return bool(self.email or self.phone or self.barcode or self.loyalty_id)
 
     def merged_with(self, newer: "Customer") -> "Customer":
         """Fill what this one lacks from a newer sighting; never erase."""
@@ -41,6 +44,7 @@ class Customer:
             barcode=self.barcode or newer.barcode,
             vendor_customer_id=self.vendor_customer_id or newer.vendor_customer_id,
             name=self.name or newer.name,
+            loyalty_id=self.loyalty_id or newer.loyalty_id,
         )
 
 

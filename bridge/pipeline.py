@@ -234,13 +234,14 @@ def _new_row(tx: Transaction, context: ConnectionContext) -> TransactionRow:
 
 def _customer_of(row: TransactionRow) -> Customer:
     return Customer(email=row.customer_email, phone=row.customer_phone, barcode=row.customer_barcode,
-                    vendor_customer_id=row.vendor_customer_id, name=row.customer_name)
+                    vendor_customer_id=row.vendor_customer_id, name=row.customer_name,
+                    loyalty_id=row.loyalty_customer_id)
 
 
 def _set_customer(row: TransactionRow, customer: Customer) -> None:
     row.customer_email, row.customer_phone = customer.email, customer.phone
     row.customer_barcode, row.vendor_customer_id = customer.barcode, customer.vendor_customer_id
-    row.customer_name = customer.name
+    row.customer_name, row.loyalty_customer_id = customer.name, customer.loyalty_id
 
 
 def _finish(db: Database, event_id: int, status: str, reason: str, event_type: str | None = None) -> None:

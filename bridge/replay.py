@@ -11,7 +11,8 @@ from datetime import timedelta
 
 from sqlalchemy import select, update
 
-from bridge.dispatch import Dispatcher
+from bridge.dispatch import Dispatcher, NullDispatcher
+from bridge.pipeline import process_event
 from bridge.search import EventFilter, event_query
 from bridge.store import Database
 from bridge.store.tables import (AuditRow, EventRow, EventTransactionRow, ReplayItemRow, ReplayJobRow,
@@ -125,8 +126,10 @@ def run_job_step(db: Database, work, job_id: int) -> bool:
 
 
 def replay_inline(db: Database, work, event_id: int, actor: str) -> str:
+    """Parse and deliver here, so the job reads the event's real outcome: a
+    delivery woken for another worker could still be under way when we look."""
     request_replay(db, [event_id], actor)
-    work.process_event(event_id)
+    process_event(db, NullDispatcher(), work.config.public_url, event_id)
     with db.session() as session:
         due = list(session.scalars(select(TransactionRow.id).join(
             EventTransactionRow, EventTransactionRow.transaction_id == TransactionRow.id).where(

@@ -5,14 +5,16 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-from sqlalchemy import select
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
 
 from bridge import search
 from bridge.search import STATUSES, EventFilter
 from bridge.store import Database
-from bridge.store.tables import AttemptRow, EventRow, TransactionRow
+from bridge.store.tables import AttemptRow, ConnectionRow, EventRow, TransactionRow, utcnow
 
-__all__ = ["STATUSES", "list_events", "show_event"]
+__all__ = ["STATUSES", "list_events", "overview", "show_event"]
 SECRET_HEADERS = ("x-square-hmacsha256-signature", "x-signature", "toast-signature", "authorization",
                   "x-api-key", "webhook-signature", "x-bridge-signature", "cookie")
 
@@ -53,7 +55,7 @@ def transaction_view(row: TransactionRow, attempts: list[AttemptRow]) -> dict[st
         "occurred_at": row.occurred_at.isoformat(),
         "customer": {"email": row.customer_email, "phone": row.customer_phone,
                      "barcode": row.customer_barcode, "vendor_customer_id": row.vendor_customer_id,
-                     "name": row.customer_name},
+                     "loyalty_customer_id": row.loyalty_customer_id, "name": row.customer_name},
         "location": {"id": row.location_id, "name": row.location_name},
         "reference": row.reference, "refund_of": row.refund_of, "metadata": row.extra,
         "status": row.status, "reason": row.reason, "attempts": row.attempts,
@@ -84,3 +86,28 @@ def show_event(db: Database, event_id: int) -> dict[str, Any] | None:
                            "content_type": event.content_type, "remote_addr": event.remote_addr}
         view["transactions"] = transactions
         return view
+
+
+PROBLEM_STATUSES = ("failed", "unmatched", "paused")
+
+
+def overview(db: Database, hours: int = 24) -> tuple[datetime, list[dict[str, Any]]]:
+    """Per connection, events received in the last `hours` by status, and the
+    newest event that needs a person (failed, unmatched or paused)."""
+    since = utcnow() - timedelta(hours=hours)
+    with db.session() as session:
+        counts: dict[str, dict[str, int]] = {}
+        for connection_id, status, n in session.execute(
+                select(EventRow.connection_id, EventRow.status, func.count())
+                .where(EventRow.received_at >= since).group_by(EventRow.connection_id, EventRow.status)):
+            counts.setdefault(connection_id, {})[status] = n
+        summaries = []
+        for row in session.scalars(select(ConnectionRow).order_by(ConnectionRow.created_at)):
+            last = session.execute(
+                select(EventRow.id, EventRow.reason, EventRow.received_at)
+                .where(EventRow.connection_id == row.id, EventRow.status.in_(PROBLEM_STATUSES))
+                .order_by(EventRow.id.desc()).limit(1)).first()
+            summaries.append({
+                "connection": row, "by_status": counts.get(row.id, {}),
+                "last_error": None if last is None else {"event_id": last[0], "reason": last[1], "at": last[2]}})
+    return since, summaries

@@ -179,3 +179,10 @@ def test_overview_counts_the_last_24_hours(api):
     assert entry["last_24h"]["total"] == 1 and entry["last_24h"]["failed"] == 1
     assert "BAD_REQUEST" in entry["last_error"]["reason"]
     assert json.dumps(entry).count("xtarly_pos_noprogram") == 0
+
+
+def test_the_dashboard_cookie_reads_the_api_but_cannot_write_through_it(api):
+    with api.client.session_transaction() as cookie:
+        cookie["admin"], cookie["token"] = True, TOKEN
+    assert api.client.get("/api/replays").status_code == 200
+    assert api.client.post("/api/replays", json={"filters": {"status": "failed"}}).status_code == 401

@@ -89,7 +89,6 @@ def test_db_upgrade(run):
 
 
 def test_replay_commands(run, tmp_path):
-    from tests.support import Harness
 
     made = json.loads(run(*ADD, "--signing-key", "k1", "--json").output)
     assert "give event ids, or at least one filter" in run("events", "replay", expect=2).output

@@ -7,7 +7,7 @@ import json
 import click
 from rich.table import Table
 
-from bridge import connections, registry
+from bridge import connections, registry, rejections
 from bridge.cli.base import Config, console, emit_json, main, open_db
 
 @main.group(name="connections")
@@ -101,3 +101,26 @@ def connections_rotate(config: Config, connection_id, target_key, signing_key, v
                              vendor_token=vendor_token)
     console.print(f"{row.id}: key rotated; status {row.status}")
 
+
+
+@connections_group.command("rejections")
+@click.argument("connection_id")
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 200))
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def connections_rejections(config: Config, connection_id, limit, as_json):
+    """Recent requests refused by signature verification, and why."""
+    db = open_db(config)
+    with db.session() as session:
+        if connections.get(session, connection_id) is None:
+            raise click.ClickException(f"no connection {connection_id!r}")
+    rows = rejections.recent(db, connection_id, limit)
+    if as_json:
+        emit_json(rows)
+        return
+    summary = rejections.summary(db, connection_id)
+    console.print(f"{summary['rejected_24h']} request(s) refused in the last 24 hours", highlight=False)
+    table = Table("at", "from", "reason", "body")
+    for row in rows:
+        table.add_row(row["at"][:19], row["remote_addr"] or "", row["reason"], f"{row['body_size']} bytes")
+    console.print(table)

@@ -23,6 +23,7 @@ class Delivery:
     email: str | None
     phone: str | None
     barcode: str | None
+    loyalty_customer_id: str | None
     location_id: str | None
     location_name: str | None
     reference: str | None

@@ -16,6 +16,7 @@ FIELDS = {
     "barcode": "barcode",
     "email": "email",
     "phone": "phone",
+    "customer_id": "customer_id",
     "amount": "amount",
     "currency": "currency",
     "outlet_id": "outlet_id",
@@ -29,13 +30,15 @@ FIELDS = {
 class CockatoClient(TargetClient):
     name = "cockato"
     display_name = "Cockato"
-    identifies_by = ("barcode", "email", "phone")
+    identifies_by = ("barcode", "email", "phone", "loyalty_customer_id")
 
     def build(self, delivery: Delivery, target_url: str, target_key: str) -> OutboundRequest:
-        if not (delivery.barcode or delivery.email or delivery.phone):
-            raise Unmatched("Cockato needs a barcode, email or phone; this sale carries no customer details")
+        if not (delivery.barcode or delivery.email or delivery.phone or delivery.loyalty_customer_id):
+            raise Unmatched("Cockato needs a barcode, email, phone or its customer id; "
+                            "this sale carries no customer details")
         values = {
             "barcode": delivery.barcode, "email": delivery.email, "phone": delivery.phone,
+            "customer_id": delivery.loyalty_customer_id,
             "amount": delivery.signed_amount, "currency": delivery.currency,
             "outlet_id": delivery.location_id, "outlet_name": delivery.location_name,
             "transaction_date": delivery.occurred_at,

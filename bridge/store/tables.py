@@ -133,6 +133,7 @@ class TransactionRow(Base):
     customer_barcode: Mapped[str | None] = mapped_column(String(128))
     vendor_customer_id: Mapped[str | None] = mapped_column(String(255))
     customer_name: Mapped[str | None] = mapped_column(String(255))
+    loyalty_customer_id: Mapped[str | None] = mapped_column(String(255))
     location_id: Mapped[str | None] = mapped_column(String(255))
     location_name: Mapped[str | None] = mapped_column(String(255))
     reference: Mapped[str | None] = mapped_column(String(255))
@@ -181,6 +182,36 @@ class AttemptRow(Base):
     outcome: Mapped[str] = mapped_column(String(16))  # delivered|retry|paused|unmatched|failed
     reason: Mapped[str | None] = mapped_column(Text)
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class RejectionRow(Base):
+    """A request refused by signature verification, kept for support: what
+    came in and why, never its secrets and never more than an excerpt of the
+    body. Bounded per connection (bridge.rejections)."""
+
+    __tablename__ = "rejections"
+    __table_args__ = (Index("ix_rejections_connection_at", "connection_id", "at"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    connection_id: Mapped[str] = mapped_column(ForeignKey("connections.id"))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    remote_addr: Mapped[str | None] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(Text)
+    headers: Mapped[dict] = mapped_column(JSON, default=dict)  # secret values masked
+    body_size: Mapped[int] = mapped_column(Integer)
+    body_sha256: Mapped[str] = mapped_column(String(64))
+    body_excerpt: Mapped[str | None] = mapped_column(Text)
+
+
+class RejectionCountRow(Base):
+    """Every refused request is counted, per connection and hour, even past
+    the cap on stored rows: a flood costs one UPDATE a request."""
+
+    __tablename__ = "rejection_counts"
+
+    connection_id: Mapped[str] = mapped_column(ForeignKey("connections.id"), primary_key=True)
+    hour: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
+    count: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class AuditRow(Base):

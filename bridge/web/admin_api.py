@@ -7,16 +7,15 @@ bridge/web/openapi.json, served at /api/openapi.json.
 from __future__ import annotations
 
 import json
-from datetime import timedelta
 from pathlib import Path
 
 from flask import Blueprint, current_app, g, jsonify, request
-from sqlalchemy import func, select
+from sqlalchemy import select
 
-from bridge import connections, replay, search, views
+from bridge import connections, rejections, replay, search, views
 from bridge.errors import BridgeError, ConfigError
 from bridge.search import EventFilter
-from bridge.store.tables import ConnectionRow, EventRow, ReplayJobRow, utcnow
+from bridge.store.tables import ConnectionRow, ReplayJobRow
 from bridge.web.admin_auth import require_admin
 
 api = Blueprint("admin_api", __name__, url_prefix="/api")
@@ -187,6 +186,12 @@ def show_connection(connection_id: str):
     return jsonify(_describe(_connection(connection_id)))
 
 
+@api.get("/connections/<connection_id>/rejections")
+def list_rejections(connection_id: str):
+    _connection(connection_id)
+    return jsonify({"rejections": rejections.recent(_bridge().db, connection_id, limit=_int_arg("limit", 50))})
+
+
 @api.patch("/connections/<connection_id>")
 def update_settings(connection_id: str):
     settings = _json_body().get("settings")
@@ -219,29 +224,13 @@ def change_status(connection_id: str, action: str):
 @api.get("/overview")
 def overview():
     """Per connection, the last 24 hours: counts by status and the last problem."""
-    since = utcnow() - timedelta(hours=24)
-    db = _bridge().db
-    with db.session() as session:
-        counts = session.execute(
-            select(EventRow.connection_id, EventRow.status, func.count())
-            .where(EventRow.received_at >= since).group_by(EventRow.connection_id, EventRow.status)).all()
-        rows = connections.list_rows(db)
-        summary = []
-        for row in rows:
-            by_status = {status: n for cid, status, n in counts if cid == row.id}
-            last_problem = session.execute(
-                select(EventRow.id, EventRow.reason, EventRow.received_at)
-                .where(EventRow.connection_id == row.id,
-                       EventRow.status.in_(("failed", "unmatched", "paused")))
-                .order_by(EventRow.id.desc()).limit(1)).first()
-            summary.append({
-                "connection": _describe(row), "last_24h": {
-                    "total": sum(by_status.values()), **{s: by_status.get(s, 0) for s in search.STATUSES}},
-                "last_error": None if last_problem is None else {
-                    "event_id": last_problem[0], "reason": last_problem[1],
-                    "at": last_problem[2].isoformat()},
-            })
-    return jsonify({"since": since.isoformat(), "connections": summary})
+    since, summaries = views.overview(_bridge().db)
+    return jsonify({"since": since.isoformat(), "connections": [{
+        "connection": _describe(entry["connection"]),
+        "last_24h": {"total": sum(entry["by_status"].values()),
+                     **{status: entry["by_status"].get(status, 0) for status in search.STATUSES}},
+        "last_error": entry["last_error"] and {**entry["last_error"], "at": entry["last_error"]["at"].isoformat()},
+    } for entry in summaries]})
 
 
 def openapi_paths() -> list[str]:

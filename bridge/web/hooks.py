@@ -12,7 +12,7 @@ import uuid
 
 from flask import Blueprint, current_app, jsonify, request
 
-from bridge import connections, registry
+from bridge import connections, registry, rejections
 from bridge.contract import ConnectionContext, Connector, InboundRequest
 from bridge.errors import (ConflictingRepost, PayloadError, SignatureError, UnknownConnection,
                            UnsupportedMediaType, ValidationFailed)
@@ -63,6 +63,7 @@ def receive(connection_id: str):
     except SignatureError as rejection:
         WEBHOOKS.labels(row.vendor, "rejected").inc()
         log.info("rejected request for %s: %s", connection_id, rejection.message)
+        rejections.record(db, connection_id, inbound, rejection.message)
         raise
     try:
         answer = connector.acknowledge(inbound, context)

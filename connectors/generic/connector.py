@@ -67,8 +67,6 @@ class GenericConnector(Connector):
             "currency": sale.currency, "occurred_at": sale.occurred_at.isoformat().replace("+00:00", "Z"),
             "test": sale.test, "ignored_fields": list(sale.ignored_fields),
         }
-        if sale.warnings:
-            answer["warnings"] = list(sale.warnings)
         return answer
 
     def event_id(self, request: InboundRequest, connection: ConnectionContext) -> str:

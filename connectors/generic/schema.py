@@ -21,8 +21,6 @@ FIELDS = ("reference", "amount", "amount_minor", "currency", "email", "phone", "
           "location", "occurred_at", "kind", "refund_of", "metadata", "test")
 IDENTITY = ("email", "phone", "barcode", "customer_id")
 KINDS = {"sale": Kind.SALE, "refund": Kind.REFUND}
-CUSTOMER_ID_ALONE = ("customer_id names the customer in your own system only: add email, phone or barcode, "
-                     "or the loyalty platform cannot match the sale (it is kept as unmatched)")
 # Zapier flattens nesting to `a__b`; Make and n8n users write `a.b` or `a[b]`.
 _FLAT_METADATA = re.compile(r"^metadata(?:__|\.)(?P<dotted>.+)$|^metadata\[(?P<bracketed>[^\]]+)\]$",
                             re.IGNORECASE)
@@ -41,14 +39,13 @@ class Sale:
     metadata: dict[str, str] = field(default_factory=dict)
     test: bool = False
     ignored_fields: tuple[str, ...] = ()
-    warnings: tuple[str, ...] = ()
 
     def fingerprint(self) -> dict[str, Any]:
         """What a re-post under the same id must repeat; anything else may change."""
         return {"reference": self.reference, "kind": self.kind.value, "refund_of": self.refund_of,
                 "amount": self.amount_minor, "currency": self.currency, "email": self.customer.email,
                 "phone": self.customer.phone, "barcode": self.customer.barcode,
-                "customer_id": self.customer.vendor_customer_id}
+                "customer_id": self.customer.loyalty_id}
 
 
 def read_sale(request: InboundRequest, connection: ConnectionContext, now: datetime | None = None) -> Sale:
@@ -85,11 +82,10 @@ def read_sale(request: InboundRequest, connection: ConnectionContext, now: datet
     if problems.errors:
         raise ValidationFailed(errors=problems.errors)
 
-    warnings = (CUSTOMER_ID_ALONE,) if identities == ["customer_id"] else ()
     return Sale(reference=reference, kind=kind, amount_minor=amount_minor, currency=currency,
                 occurred_at=occurred_at or _default_time(request, now), customer=customer,
                 location=location, refund_of=refund_of, metadata=metadata, test=test,
-                ignored_fields=tuple(ignored), warnings=warnings)
+                ignored_fields=tuple(ignored))
 
 
 def _sort(raw: dict[str, Any], repeated: tuple[str, ...], problems: Problems):
@@ -156,7 +152,7 @@ def _customer(known: dict[str, Any], connection: ConnectionContext, problems: Pr
         email=values.email(known.get("email"), problems),
         phone=values.phone(known.get("phone"), connection.country, problems),
         barcode=values.text(known.get("barcode"), "barcode", problems, 128),
-        vendor_customer_id=values.text(known.get("customer_id"), "customer_id", problems),
+        loyalty_id=values.text(known.get("customer_id"), "customer_id", problems),
     )
 
 

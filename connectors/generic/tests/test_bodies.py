@@ -213,10 +213,15 @@ def test_refund_is_recorded_and_skipped_by_default_and_negative_on_request(harne
     assert negative_refund[0]["amount"] == -1999  # identity taken from the sale it reverses
 
 
-def test_customer_id_alone_is_accepted_with_a_warning(harness):
+def test_customer_id_is_the_loyalty_platforms_own_id(harness):
     connection = connect(harness)
-    response = post(harness, connection, {"reference": "C-1", "amount": "3.00", "customer_id": "crm-42"})
-    assert response.status_code == 202
-    assert "customer_id" in response.get_json()["warnings"][0]
+    response = post(harness, connection, {"reference": "C-1", "amount": "3.00", "customer_id": "cus_bob"})
+    assert response.status_code == 202 and "warnings" not in response.get_json()
     harness.drain()
-    assert harness.transactions()[0].status == "unmatched"
+    [award] = harness.ledger()
+    assert award["customer_id"] == "cus_bob" and award["points"] == 3
+    unknown = post(harness, connection, {"reference": "C-2", "amount": "3.00", "customer_id": "crm-42"})
+    assert unknown.status_code == 202
+    harness.drain()
+    assert harness.transactions()[1].status == "unmatched"
+    assert "NOT_FOUND" in harness.transactions()[1].reason

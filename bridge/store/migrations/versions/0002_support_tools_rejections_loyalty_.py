@@ -1,8 +1,8 @@
-"""support tools: search indexes, audit log, replay jobs
+"""support tools, rejections, loyalty customer ids
 
 Revision ID: 0002
 Revises: 0001
-Create Date: 2026-12-01 17:37:12.562591
+Create Date: 2026-12-01 18:07:54.819968
 """
 from alembic import op
 import sqlalchemy as sa
@@ -43,6 +43,29 @@ def upgrade() -> None:
     sa.Column('enqueued_at', bridge.store.tables.UTCDateTime(timezone=True), nullable=True),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_replay_jobs'))
     )
+    op.create_table('rejection_counts',
+    sa.Column('connection_id', sa.String(length=40), nullable=False),
+    sa.Column('hour', bridge.store.tables.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('count', sa.Integer(), nullable=False),
+    sa.ForeignKeyConstraint(['connection_id'], ['connections.id'], name=op.f('fk_rejection_counts_connection_id_connections')),
+    sa.PrimaryKeyConstraint('connection_id', 'hour', name=op.f('pk_rejection_counts'))
+    )
+    op.create_table('rejections',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('connection_id', sa.String(length=40), nullable=False),
+    sa.Column('at', bridge.store.tables.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('remote_addr', sa.String(length=64), nullable=True),
+    sa.Column('reason', sa.Text(), nullable=False),
+    sa.Column('headers', sa.JSON(), nullable=False),
+    sa.Column('body_size', sa.Integer(), nullable=False),
+    sa.Column('body_sha256', sa.String(length=64), nullable=False),
+    sa.Column('body_excerpt', sa.Text(), nullable=True),
+    sa.ForeignKeyConstraint(['connection_id'], ['connections.id'], name=op.f('fk_rejections_connection_id_connections')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_rejections'))
+    )
+    with op.batch_alter_table('rejections', schema=None) as batch_op:
+        batch_op.create_index('ix_rejections_connection_at', ['connection_id', 'at'], unique=False)
+
     op.create_table('replay_items',
     sa.Column('job_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('event_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -56,10 +79,11 @@ def upgrade() -> None:
         batch_op.create_index('ix_replay_items_job_state', ['job_id', 'state'], unique=False)
 
     with op.batch_alter_table('events', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('replay_requested', sa.Boolean(), nullable=False, server_default=sa.false()))
+        batch_op.add_column(sa.Column('replay_requested', sa.Boolean(), server_default=sa.false(), nullable=False))
         batch_op.create_index('ix_events_vendor_event_id', ['vendor_event_id'], unique=False)
 
     with op.batch_alter_table('transactions', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('loyalty_customer_id', sa.String(length=255), nullable=True))
         batch_op.create_index('ix_transactions_email', ['customer_email'], unique=False)
         batch_op.create_index('ix_transactions_phone', ['customer_phone'], unique=False)
         batch_op.create_index('ix_transactions_reference', ['reference'], unique=False)
@@ -73,6 +97,7 @@ def downgrade() -> None:
         batch_op.drop_index('ix_transactions_reference')
         batch_op.drop_index('ix_transactions_phone')
         batch_op.drop_index('ix_transactions_email')
+        batch_op.drop_column('loyalty_customer_id')
 
     with op.batch_alter_table('events', schema=None) as batch_op:
         batch_op.drop_index('ix_events_vendor_event_id')
@@ -82,6 +107,11 @@ def downgrade() -> None:
         batch_op.drop_index('ix_replay_items_job_state')
 
     op.drop_table('replay_items')
+    with op.batch_alter_table('rejections', schema=None) as batch_op:
+        batch_op.drop_index('ix_rejections_connection_at')
+
+    op.drop_table('rejections')
+    op.drop_table('rejection_counts')
     op.drop_table('replay_jobs')
     with op.batch_alter_table('audit_log', schema=None) as batch_op:
         batch_op.drop_index('ix_audit_subject')

@@ -13,6 +13,7 @@ from dataclasses import dataclass, fields
 from datetime import datetime, timezone
 
 from sqlalchemy import Select, exists, func, select
+from sqlalchemy.orm import defer
 
 from bridge.errors import BridgeError
 from bridge.identity import normalize_email, normalize_phone
@@ -87,7 +88,8 @@ def decode_cursor(cursor: str) -> int:
 
 
 def event_query(flt: EventFilter) -> Select:
-    query = select(EventRow)
+    # A list never shows the raw request: leave the body and headers in the table.
+    query = select(EventRow).options(defer(EventRow.body), defer(EventRow.headers))
     if flt.connection_id:
         query = query.where(EventRow.connection_id == flt.connection_id)
     if flt.status:

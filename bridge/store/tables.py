@@ -75,8 +75,10 @@ class EventRow(Base):
     __table_args__ = (
         UniqueConstraint("connection_id", "vendor_event_id", name="uq_events_connection_vendor_event"),
         Index("ix_events_due", "status", "next_attempt_at"),
-        Index("ix_events_connection_received", "connection_id", "received_at"),
-        Index("ix_events_status_received", "status", "received_at"),
+        # Lists are newest first by id: (filter, id) serves "the newest 100
+        # failed" from the index alone, however many events are stored.
+        Index("ix_events_connection_id", "connection_id", "id"),
+        Index("ix_events_status_id", "status", "id"),
         Index("ix_events_vendor_event_id", "vendor_event_id"),
     )
 

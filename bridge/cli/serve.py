@@ -36,6 +36,7 @@ def run(config: Config, host: str, port: int):
             else "web only: Celery workers over Redis do the work")
     click.echo(f"loyalty-bridge listening on {base}  ({mode})")
     click.echo(f"database: {config.database_url}")
+    click.echo(f"support dashboard: {base}/admin/   admin API: {base}/api/openapi.json")
     if config.mount_sandbox:
         click.echo(f"sandbox loyalty core: {base}/sandbox/  (open it to watch points arrive)")
         click.echo(f"""

@@ -15,6 +15,7 @@ from bridge.web.admin_api import api as admin_api
 from bridge.web.dashboard import dashboard
 from bridge.web.health import health
 from bridge.web.hooks import hooks
+from bridge.web.limits import IngestLimits, Rate
 from bridge.web.problems import register_problem_handlers
 
 
@@ -37,6 +38,7 @@ def create_app(config: Config | None = None, dispatcher: Dispatcher | None = Non
     app.url_map.strict_slashes = False
     db = db or Database(config.database_url, config.secret_key)
     app.extensions["bridge"] = BridgeState(config=config, db=db, dispatcher=dispatcher or NullDispatcher())
+    app.extensions["ingest_limits"] = IngestLimits(Rate.parse(config.rate_limit), Rate.parse(config.address_rate_limit))
     register_problem_handlers(app)
     app.register_blueprint(hooks)
     app.register_blueprint(health)

@@ -36,6 +36,9 @@ class Config:
     delivery_timeout_seconds: float = 10.0
     sweep_interval_seconds: float = 2.0
     requeue_after_seconds: float = 30.0  # a due row enqueued longer ago than this is woken again
+    retention_seconds: float = 30 * 86400  # raw request bodies of settled events older than this are purged
+    rate_limit: str = "2000/50"  # per connection: burst/per second (bridge.web.limits), or "off"
+    address_rate_limit: str = "5000/100"  # per client address
     embedded_workers: int = 4
     mount_sandbox: bool = True
     testing: bool = False
@@ -62,6 +65,9 @@ class Config:
             delivery_timeout_seconds=parse_duration(env.get("BRIDGE_DELIVERY_TIMEOUT") or "10s"),
             sweep_interval_seconds=parse_duration(env.get("BRIDGE_SWEEP_INTERVAL") or "2s"),
             requeue_after_seconds=parse_duration(env.get("BRIDGE_REQUEUE_AFTER") or "30s"),
+            retention_seconds=parse_duration(env.get("BRIDGE_RETENTION") or "30d"),
+            rate_limit=env.get("BRIDGE_RATE_LIMIT") or "2000/50",
+            address_rate_limit=env.get("BRIDGE_ADDRESS_RATE_LIMIT") or "5000/100",
             mount_sandbox=_flag(env.get("BRIDGE_SANDBOX"), embedded),
         )
         return replace(config, **overrides)

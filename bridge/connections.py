@@ -21,12 +21,14 @@ from bridge.money import normalize_currency
 from bridge.store import Database
 from bridge.store.sealing import mask
 from bridge.store.tables import ConnectionRow, TransactionRow, utcnow
+from bridge.web.limits import Rate
 
 TARGETS = ("xtarly", "cockato")
 # Settings the core itself reads, whatever the vendor; connectors add their own.
 CORE_SETTINGS = {
     "refunds": "skip (default) or negative: post completed refunds as negative amounts",
     "api_base_url": "where the vendor API client goes (tests and staging: a local fake)",
+    "rate_limit": "ingest limit for this connection, BURST/PER_SECOND (default BRIDGE_RATE_LIMIT) or off",
 }
 
 
@@ -97,6 +99,10 @@ def validate_settings(vendor: str, settings: dict[str, str]) -> dict[str, str]:
             f"unknown setting {', '.join(unknown)} for {vendor}; known: {', '.join(sorted(known))}")
     if settings.get("refunds", "skip") not in ("skip", "negative"):
         raise ConfigError("refunds must be skip or negative")
+    try:
+        Rate.parse(settings.get("rate_limit"))
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
     return settings
 
 

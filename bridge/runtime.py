@@ -10,6 +10,7 @@ from bridge.delivery import Deliverer
 from bridge.dispatch import Dispatcher
 from bridge.pipeline import process_event
 from bridge.replay import run_job_step
+from bridge.retention import purge
 from bridge.store import Database
 from bridge.sweeper import sweep
 
@@ -34,4 +35,6 @@ class Work:
             self.dispatcher.replay_job(job_id)
 
     def sweep(self) -> dict[str, int]:
-        return sweep(self.db, self.dispatcher, self.config.requeue_after_seconds)
+        found = sweep(self.db, self.dispatcher, self.config.requeue_after_seconds)
+        found["purged"] = purge(self.db, self.config.retention_seconds)
+        return found

@@ -83,6 +83,7 @@ def show_event(db: Database, event_id: int) -> dict[str, Any] | None:
             transactions.append(transaction_view(row, attempts))
         view = event_summary(event, sum(tx["attempts"] for tx in transactions))
         view["request"] = {"headers": masked_headers(event.headers), "body": body_view(event.body),
+                           "purged_at": event.body_purged_at.isoformat() if event.body_purged_at else None,
                            "content_type": event.content_type, "remote_addr": event.remote_addr}
         view["transactions"] = transactions
         return view

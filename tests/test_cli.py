@@ -93,7 +93,7 @@ def test_replay_commands(run, tmp_path):
     made = json.loads(run(*ADD, "--signing-key", "k1", "--json").output)
     assert "give event ids, or at least one filter" in run("events", "replay", expect=2).output
     assert "0 event(s) match" in run("events", "replay", "--status", "failed", "--dry-run").output
-    assert "no such event: 41" in run("events", "replay", "41", expect=1).output
+    assert "purged (BRIDGE_RETENTION): 41" in run("events", "replay", "41", expect=1).output
     assert "give event ids or filters" in run("events", "replay", "1", "--status", "failed", expect=2).output
     assert "bad_filter" not in run("events", "list", "--email", "a@b.c", "--since", "2026-01-01", "--json").output
     assert "ISO 8601" in run("events", "list", "--since", "soon", expect=2).output

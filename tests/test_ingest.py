@@ -132,3 +132,35 @@ def test_same_event_posted_20_times_concurrently_awards_once_on_sqlite(harness):
 @pytest.mark.services
 def test_same_event_posted_20_times_concurrently_awards_once_on_postgres(pg_harness):
     _concurrent_same_event(pg_harness)
+
+
+def test_a_burst_of_1000_passes_then_429_with_retry_after(tmp_path):
+    # Refill of one token per 100 s: the 1,000 posts cannot earn one back meanwhile.
+    harness = Harness(f"sqlite:///{tmp_path / 'b.db'}", rate_limit="1000/0.01")
+    connection = harness.add_connection()
+    body = fixture_bytes("square", "payment.updated.completed")
+    headers = _signed(harness, connection.id, body)
+    statuses = [harness.client.post(f"/hooks/{connection.id}", data=body, headers=headers).status_code
+                for _ in range(1000)]
+    assert set(statuses) == {200, 202}
+    refused = harness.client.post(f"/hooks/{connection.id}", data=body, headers=headers)
+    assert refused.status_code == 429 and 1 <= int(refused.headers["Retry-After"]) <= 100
+    assert refused.get_json()["code"] == "rate_limited"
+    harness.close()
+
+
+def test_per_connection_setting_and_per_address_limit(tmp_path):
+    harness = Harness(f"sqlite:///{tmp_path / 'b.db'}", address_rate_limit="3/0.1")
+    tight = harness.add_connection(settings={"rate_limit": "2/0.5"})
+    assert [harness.post_fixture(tight.id, "payment.updated.completed").status_code for _ in range(3)] == [202, 200, 429]
+    other = harness.add_connection(name="other")
+    assert harness.post_fixture(other.id, "payment.updated.completed").status_code == 202
+    blocked = harness.post_fixture(other.id, "payment.updated.completed")
+    assert blocked.status_code == 429 and blocked.headers["Retry-After"] == "10"
+    harness.close()
+
+
+def test_bad_rate_limit_setting_is_refused(harness):
+    from bridge.errors import ConfigError
+    with pytest.raises(ConfigError, match="BURST/PER_SECOND"):
+        harness.add_connection(settings={"rate_limit": "lots"})

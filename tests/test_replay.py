@@ -125,3 +125,47 @@ def test_cancel_mid_way_leaves_no_event_half_done(harness):
 def test_job_with_nothing_to_do_is_finished_at_once(harness):
     job = replay.start_job(harness.db, EventFilter(status="failed"), "support")
     assert (job.status, job.total) == ("finished", 0)
+
+
+def test_retention_purges_old_settled_bodies_in_batches_and_keeps_the_record(harness, monkeypatch):
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from bridge import retention
+    from bridge.store.tables import utcnow
+
+    monkeypatch.setattr(retention, "BATCH", 2)
+    connection = harness.add_connection()
+    for n in range(3):
+        harness.post_fixture(connection.id, "payment.updated.completed",
+                             mutate=lambda d, n=n: (d.update(event_id=f"old-{n}"),
+                                                    d["data"]["object"]["payment"].update(id=f"pay-{n}")))
+    harness.add_connection(name="paused", target_key="xtarly_pos_wrong")
+    harness.drain()
+    with harness.db.session() as session:
+        session.execute(update(EventRow).values(received_at=utcnow() - timedelta(days=31)))
+    assert retention.purge(harness.db, 30 * 86400) == 2  # one batch at a time
+    assert retention.purge(harness.db, 30 * 86400) == 1
+    assert retention.purge(harness.db, 30 * 86400) == 0
+    events = harness.events()
+    assert all(e.body == b"" and e.headers == {} and e.body_purged_at for e in events)
+    assert [tx.status for tx in harness.transactions()] == ["delivered"] * 3  # the record stays
+    assert replay.request_replay(harness.db, [events[0].id], "support") == []  # nothing left to parse
+
+
+def test_retention_never_purges_what_may_still_be_worked_on(harness):
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from bridge import retention
+    from bridge.store.tables import utcnow
+
+    connection = harness.add_connection(target_key="xtarly_pos_wrong")
+    harness.post_fixture(connection.id, "payment.updated.completed")
+    harness.drain()  # paused: waits for a key rotation
+    with harness.db.session() as session:
+        session.execute(update(EventRow).values(received_at=utcnow() - timedelta(days=90)))
+    assert retention.purge(harness.db, 30 * 86400) == 0
+    assert harness.events()[0].body

@@ -88,7 +88,8 @@ def events_replay(config: Config, event_ids, dry_run, yes, no_wait, **filters):
         found = replay.request_replay(db, list(event_ids), _actor())
         missing = sorted(set(event_ids) - set(found))
         if missing:
-            err_console.print(f"no such event: {', '.join(map(str, missing))}")
+            err_console.print(f"no such event, or its raw request was purged (BRIDGE_RETENTION): "
+                              f"{', '.join(map(str, missing))}")
         if found:
             console.print(f"replay requested for {len(found)} event(s); a running bridge picks them up within seconds")
             _report_replayed(db, found)

@@ -80,6 +80,8 @@ class EventRow(Base):
         Index("ix_events_connection_id", "connection_id", "id"),
         Index("ix_events_status_id", "status", "id"),
         Index("ix_events_vendor_event_id", "vendor_event_id"),
+        # Retention: only events whose body is still here, oldest first.
+        Index("ix_events_unpurged", "body_purged_at", "received_at"),
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
@@ -103,6 +105,9 @@ class EventRow(Base):
     # Set by a replay: the next parse refreshes undelivered transactions from
     # today's connector code and sends them again (same idempotency keys).
     replay_requested: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # Set when retention emptied the body and headers (the event row, its
+    # transactions and attempts stay as the record of what happened).
+    body_purged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     transactions: Mapped[list["TransactionRow"]] = relationship(
         secondary="event_transactions", back_populates="events", order_by="TransactionRow.id")

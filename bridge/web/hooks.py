@@ -39,6 +39,7 @@ def receive(connection_id: str):
         if row is None or row.status == "disabled":
             raise UnknownConnection("no active connection at this URL")
         context = connections.context(db, row)
+    current_app.extensions["ingest_limits"].check(connection_id, request.remote_addr, context.setting("rate_limit"))
     connector = registry.get(row.vendor)
     media_type = _media_type(request.content_type)
     if media_type and media_type not in connector.accepted_content_types:

@@ -31,8 +31,8 @@ def register_problem_handlers(app: Flask) -> None:
     @app.errorhandler(BridgeError)
     def _bridge_error(error: BridgeError):
         response = problem(error.status, error.title, error.message, error.code, **error.detail)
-        if error.status == 503:
-            response.headers["Retry-After"] = "5"
+        if error.status in (429, 503):
+            response.headers["Retry-After"] = str(getattr(error, "retry_after", 5))
         return response
 
     @app.errorhandler(HTTPException)

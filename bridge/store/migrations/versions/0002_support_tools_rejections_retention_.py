@@ -1,8 +1,8 @@
-"""support tools, rejections, loyalty customer ids
+"""support tools, rejections, retention, loyalty customer ids
 
 Revision ID: 0002
 Revises: 0001
-Create Date: 2026-12-01 18:18:56.620614
+Create Date: 2026-12-01 18:36:16.514793
 """
 from alembic import op
 import sqlalchemy as sa
@@ -80,10 +80,12 @@ def upgrade() -> None:
 
     with op.batch_alter_table('events', schema=None) as batch_op:
         batch_op.add_column(sa.Column('replay_requested', sa.Boolean(), server_default=sa.false(), nullable=False))
+        batch_op.add_column(sa.Column('body_purged_at', bridge.store.tables.UTCDateTime(timezone=True), nullable=True))
         batch_op.drop_index(batch_op.f('ix_events_connection_received'))
         batch_op.drop_index(batch_op.f('ix_events_status_received'))
         batch_op.create_index('ix_events_connection_id', ['connection_id', 'id'], unique=False)
         batch_op.create_index('ix_events_status_id', ['status', 'id'], unique=False)
+        batch_op.create_index('ix_events_unpurged', ['body_purged_at', 'received_at'], unique=False)
         batch_op.create_index('ix_events_vendor_event_id', ['vendor_event_id'], unique=False)
 
     with op.batch_alter_table('transactions', schema=None) as batch_op:
@@ -105,10 +107,12 @@ def downgrade() -> None:
 
     with op.batch_alter_table('events', schema=None) as batch_op:
         batch_op.drop_index('ix_events_vendor_event_id')
+        batch_op.drop_index('ix_events_unpurged')
         batch_op.drop_index('ix_events_status_id')
         batch_op.drop_index('ix_events_connection_id')
         batch_op.create_index(batch_op.f('ix_events_status_received'), ['status', 'received_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_events_connection_received'), ['connection_id', 'received_at'], unique=False)
+        batch_op.drop_column('body_purged_at')
         batch_op.drop_column('replay_requested')
 
     with op.batch_alter_table('replay_items', schema=None) as batch_op:

@@ -12,15 +12,18 @@ from bridge.errors import PayloadError
 _MISSING = object()
 
 
-def load_json(body: bytes) -> Any:
+def load_json(body: bytes, **options: Any) -> Any:
+    """The body as JSON (`options` go to json.loads, e.g. parse_float=Decimal)."""
     if not body.strip():
         raise PayloadError("empty body")
     try:
-        return json.loads(body.decode("utf-8"))
+        return json.loads(body.decode("utf-8"), **options)
     except UnicodeDecodeError:
         raise PayloadError("body is not UTF-8") from None
     except json.JSONDecodeError as error:
         raise PayloadError(f"malformed JSON at line {error.lineno} column {error.colno}") from None
+    except RecursionError:  # found by tests/test_fuzz.py: [[[[...]]]] a few thousand deep
+        raise PayloadError("JSON nested too deeply") from None
 
 
 def _walk(document: Any, path: str) -> Any:

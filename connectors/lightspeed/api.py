@@ -83,7 +83,7 @@ class LightspeedAPI:
             raise SkipTransaction(f"Lightspeed X-Series API answered {status} for {path}")
         try:
             body = json.loads(response.content, parse_float=Decimal)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise PayloadError("the API answer is not JSON", path=path) from None
         return get_object(body, "data")
 

@@ -111,6 +111,8 @@ def _payload(form: dict[str, str]) -> dict:
         payload = json.loads(text, parse_float=Decimal)
     except json.JSONDecodeError as error:
         raise PayloadError(f"malformed JSON at line {error.lineno} column {error.colno}", path="payload") from None
+    except RecursionError:
+        raise PayloadError("JSON nested too deeply", path="payload") from None
     if not isinstance(payload, dict):
         raise PayloadError("expected a JSON object", path="payload")
     return payload

@@ -34,7 +34,7 @@ DEFAULT_READING = BODY_AND_TIMESTAMP
 def envelope_timestamp(body: bytes) -> str | None:
     try:
         document = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
         return None
     timestamp = document.get("timestamp") if isinstance(document, dict) else None
     return timestamp if isinstance(timestamp, str) else None

@@ -248,6 +248,7 @@ def _finish(db: Database, event_id: int, status: str, reason: str, event_type: s
     with db.session() as session:
         event = session.get(EventRow, event_id)
         event.status, event.reason, event.lease_until = status, reason, None
+        event.replay_requested = False
         if event_type:
             event.event_type = event_type
 

@@ -183,3 +183,33 @@ def test_private_target_refused_when_not_allowed(tmp_path):
         connections.create(harness.db, vendor="square", name="x", target="xtarly",
                            target_url="http://127.0.0.1:9/x", target_key="k", signing_keys=["s"])
     harness.close()
+
+
+@pytest.mark.parametrize("url", [
+    "http://127.0.0.1:8000/x", "http://10.0.0.5/x", "http://169.254.169.254/latest/meta-data",
+    "http://[::1]/x", "http://192.168.1.10/x", "http://localhost/x",
+])
+def test_private_loopback_link_local_and_metadata_targets_are_refused(tmp_path, url):
+    harness = Harness(f"sqlite:///{tmp_path / 'b.db'}", allow_private_targets=False)
+    from bridge import connections
+    from bridge.errors import ConfigError
+    with pytest.raises(ConfigError, match="private network"):
+        connections.create(harness.db, vendor="square", name="x", target="xtarly",
+                           target_url=url, target_key="k", signing_keys=["s"])
+    harness.close()
+
+
+def test_target_checked_again_at_delivery_time(tmp_path):
+    """A connection made while private targets were allowed (or a DNS name that
+    later points inside) is refused when the delivery connects."""
+    harness = Harness(f"sqlite:///{tmp_path / 'b.db'}", allow_private_targets=False)
+    from bridge import connections
+    row = connections.create(harness.db, vendor="square", name="x", target="xtarly",
+                             target_url="http://127.0.0.1:9/xtarly", target_key="xtarly_pos_demo",
+                             signing_keys=["test-signature-key"], allow_private_targets=True).row
+    harness.post_fixture(row.id, "payment.updated.completed")
+    harness.drain()
+    [tx] = harness.transactions()
+    assert tx.status == "failed" and "private network" in tx.reason
+    assert harness.ledger() == []
+    harness.close()

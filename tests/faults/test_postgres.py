@@ -16,6 +16,8 @@ DOWN_SECONDS = float(os.environ.get("FAULTS_PG_DOWN", "6"))
 
 def test_postgres_restart_mid_stream_loses_nothing(stacks, own_postgres, fresh_redis_url, sender):
     stack = stacks(own_postgres.url, fresh_redis_url)
+    # Deliveries take a moment, so some are in flight (awarded, unrecorded) when the database goes.
+    stack.fault(api="*", after_process_delay=0.3, count=10 * N)
     sales = make_sales(stack, N, "pg")
     # Spread the stream over ~15 s so the restart lands in the middle of it.
     posting = sender.send_in_background(sales, pace=15.0 / N)
@@ -30,8 +32,9 @@ def test_postgres_restart_mid_stream_loses_nothing(stacks, own_postgres, fresh_r
 
     waited = stack.settle(expected_events=N, timeout=180)
     report = account(stack, "postgres", sales)
+    retried = stack.sql("select count(*) from transactions where attempts > 1")[0][0]
     print(f"postgres: stopped {down_for:.0f}s after {sum(before.values())} answers; the sender retried "
-          f"{sender.answers.get(503, 0)} × 503; settled {waited:.0f}s after the stream; {sender.summary()}")
+          f"{sender.answers.get(503, 0)} × 503; {retried} deliveries needed a second attempt; settled {waited:.0f}s after the stream; {sender.summary()}")
     assert all(s.accepted for s in sales), sender.summary()
     assert sender.answers.get(503, 0) > 0, "the outage never showed: no 503 while the database was down"
     assert set(sender.answers) <= {200, 202, 503}, f"answers other than 2xx and 503: {sender.summary()}"

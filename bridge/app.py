@@ -13,6 +13,7 @@ from bridge.dispatch import Dispatcher, NullDispatcher
 from bridge.store import Database
 from bridge.web.admin_api import api as admin_api
 from bridge.web.dashboard import dashboard
+from bridge.web.golive_api import golive_api
 from bridge.web.health import health
 from bridge.web.hooks import hooks
 from bridge.web.limits import IngestLimits, Rate
@@ -43,6 +44,7 @@ def create_app(config: Config | None = None, dispatcher: Dispatcher | None = Non
     app.register_blueprint(hooks)
     app.register_blueprint(health)
     app.register_blueprint(admin_api)
+    app.register_blueprint(golive_api)
     app.register_blueprint(dashboard)
     # Signs the dashboard's session cookie; without a configured secret a
     # restart simply logs dashboard users out.

@@ -90,6 +90,10 @@ class Connector:
     signing_key_grace_seconds: ClassVar[float | None] = None
     # `POST /hooks/<id>?wait=N` may wait for the loyalty core's answer.
     supports_wait: ClassVar[bool] = False
+    # Where a merchant finds the signing key (the go-live check's fix).
+    signing_key_source: ClassVar[str | None] = None
+    # True where a vendor API token can be checked (check_vendor_api).
+    has_vendor_api: ClassVar[bool] = False
 
     def verify(self, request: InboundRequest, connection: ConnectionContext) -> None:
         """Raise SignatureError with a specific reason unless the vendor signed this."""
@@ -98,6 +102,15 @@ class Connector:
     def new_signing_key(self) -> str:
         """A secret the bridge generates (where generates_signing_key is set)."""
         return secrets.token_urlsafe(32)
+
+    def expects_signature(self, connection: ConnectionContext) -> bool:
+        """Whether this connection's requests carry a signature to verify."""
+        return self.requires_signing_key or self.generates_signing_key
+
+    def check_vendor_api(self, connection: ConnectionContext):
+        """Prove the vendor token works with a read-only call; a VendorCheck
+        (bridge.golive.check). Only where has_vendor_api is set."""
+        raise NotImplementedError
 
     def check_connection(self, connection: ConnectionContext) -> None:
         """Refuse, with ConfigError, a connection that could never work (at creation)."""

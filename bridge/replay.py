@@ -32,8 +32,9 @@ def request_replay(db: Database, event_ids: list[int], actor: str) -> list[int]:
     now = utcnow()
     with db.session() as session:
         # A purged event has no raw request left to parse (BRIDGE_RETENTION).
+        # A go-live test has no vendor body to re-parse: it is sent once, by `connections test`.
         found = list(session.scalars(select(EventRow.id).where(
-            EventRow.id.in_(event_ids), EventRow.body_purged_at.is_(None))))
+            EventRow.id.in_(event_ids), EventRow.body_purged_at.is_(None), EventRow.source != "test")))
         if found:
             session.execute(update(EventRow).where(EventRow.id.in_(found)).values(
                 status="received", replay_requested=True, next_attempt_at=now, lease_until=None,
@@ -53,7 +54,8 @@ def replay(db: Database, dispatcher: Dispatcher, event_ids: list[int], actor: st
 def start_job(db: Database, flt: EventFilter, actor: str) -> ReplayJobRow:
     with db.session() as session:
         ids = list(session.scalars(event_query(flt).with_only_columns(EventRow.id)
-                                   .where(EventRow.body_purged_at.is_(None)).order_by(EventRow.id)))
+                                   .where(EventRow.body_purged_at.is_(None), EventRow.source != "test")
+                                   .order_by(EventRow.id)))
         job = ReplayJobRow(filters=flt.as_dict(), status="running" if ids else "finished", total=len(ids),
                            created_by=actor, created_at=utcnow(), finished_at=None if ids else utcnow())
         session.add(job)

@@ -100,7 +100,9 @@ def overview(db: Database, hours: int = 24) -> tuple[datetime, list[dict[str, An
         counts: dict[str, dict[str, int]] = {}
         for connection_id, status, n in session.execute(
                 select(EventRow.connection_id, EventRow.status, func.count())
-                .where(EventRow.received_at >= since).group_by(EventRow.connection_id, EventRow.status)):
+                # A go-live test transaction is not traffic.
+                .where(EventRow.received_at >= since, EventRow.source != "test")
+                .group_by(EventRow.connection_id, EventRow.status)):
             counts.setdefault(connection_id, {})[status] = n
         summaries = []
         for row in session.scalars(select(ConnectionRow).order_by(ConnectionRow.created_at)):

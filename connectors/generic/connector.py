@@ -42,6 +42,8 @@ class GenericConnector(Connector):
         "timezone": "IANA zone (e.g. Australia/Sydney) for occurred_at sent without an offset; default UTC",
     }
 
+    signing_key_source = "make a new secret and paste it into the Zap, scenario or till"
+
     def new_signing_key(self) -> str:
         return auth.SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode()
 

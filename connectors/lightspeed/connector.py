@@ -158,6 +158,18 @@ class LightspeedConnector(Connector):
         if connection.vendor_token and not (connection.setting("domain_prefix") or connection.setting("api_base_url")):
             raise ConfigError("with --vendor-token, --set domain_prefix=<prefix> (from <prefix>.retail.lightspeed.app)")
 
+    signing_key_source = "copy the OAuth app's client secret from the Lightspeed X-Series developer portal"
+    has_vendor_api = True
+
+    def check_vendor_api(self, connection: ConnectionContext):
+        from connectors.lightspeed.checks import check_vendor_api
+
+        return check_vendor_api(connection)
+
+    def expects_signature(self, connection: ConnectionContext) -> bool:
+        # Signed unless exactly `auth=unsigned`: failing closed.
+        return str(connection.setting("auth", "signed")).strip().lower() != "unsigned"
+
     def verify(self, request: InboundRequest, connection: ConnectionContext) -> None:
         if _unsigned(connection):
             return  # the unguessable URL is the only proof; parse re-fetches every sale

@@ -108,6 +108,14 @@ class SquareConnector(Connector):
         "environment": "sandbox: Square's sandbox API for customer lookups (default production)",
     }
 
+    signing_key_source = "copy the subscription's Signature key from Square Developer Console → Webhooks → Subscriptions"
+    has_vendor_api = True
+
+    def check_vendor_api(self, connection: ConnectionContext):
+        from connectors.square.checks import check_vendor_api
+
+        return check_vendor_api(connection)
+
     def verify(self, request: InboundRequest, connection: ConnectionContext) -> None:
         signature = request.header(SIGNATURE_HEADER)
         if not signature:

@@ -101,6 +101,14 @@ class ToastConnector(Connector):
         if not host.startswith(("https://", "http://")):
             raise ConfigError(f"api_base_url must be an http(s) URL: {host!r}")
 
+    signing_key_source = "copy the webhook subscription's secret from Toast Web → Integrations → Webhooks"
+    has_vendor_api = True
+
+    def check_vendor_api(self, connection: ConnectionContext):
+        from connectors.toast.checks import check_vendor_api
+
+        return check_vendor_api(connection)
+
     def verify(self, request: InboundRequest, connection: ConnectionContext) -> None:
         signature = request.header(SIGNATURE_HEADER)
         if not signature:

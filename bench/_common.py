@@ -43,6 +43,8 @@ def install_signal_handlers() -> None:
 
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, interrupt)
+    # Ctrl-C too when started with SIGINT ignored (a background job of a script, nohup).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def start_server(server_class, what: str):
@@ -74,6 +76,9 @@ def services(stack: ExitStack, database_url: str | None, redis_url: str | None,
         pg = start_server(PostgresServer, "PostgreSQL")
         stack.callback(pg.stop)
         database_url = pg.url
+        if (pid := pg._postmaster_pid()) is not None:
+            OWN_ROOTS.append(pid)  # pg_ctl daemonizes it: not our child, but ours
+        print(f"  PostgreSQL {database_url} (data in {pg.data})", flush=True)
     if need_redis:
         if redis_url:
             if (error := _redis_answers(redis_url)) is not None:
@@ -83,6 +88,7 @@ def services(stack: ExitStack, database_url: str | None, redis_url: str | None,
             redis = start_server(RedisServer, "Redis")
             stack.callback(redis.stop)
             redis_url = redis.url
+            print(f"  Redis {redis_url} (pid {redis.proc.pid})", flush=True)
     return database_url, redis_url
 
 
@@ -166,6 +172,107 @@ def percentile(sorted_values: list[float], q: float) -> float:
     return sorted_values[rank - 1]
 
 
+def cpu_busy(seconds: float = 1.0) -> float:
+    """Share of all cores busy over `seconds` (from /proc/stat; nan elsewhere)."""
+    def sample():
+        with open("/proc/stat") as stat:
+            values = [int(v) for v in stat.readline().split()[1:]]
+        idle = values[3] + (values[4] if len(values) > 4 else 0)
+        return sum(values), idle
+
+    try:
+        total0, idle0 = sample()
+        time.sleep(seconds)
+        total1, idle1 = sample()
+    except OSError:
+        return float("nan")
+    return 100.0 * (1 - (idle1 - idle0) / max(1, total1 - total0))
+
+
+OWN_ROOTS: list[int] = []  # besides this process: servers we started that are not our children
+
+
+def _proc_table() -> dict[int, tuple[int, int]]:
+    """pid -> (ppid, utime+stime+cutime+cstime in clock ticks) for every process."""
+    table = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        table[int(entry)] = (int(fields[1]), sum(int(v) for v in fields[11:15]))
+    return table
+
+
+class CpuMeter:
+    """How much CPU went to processes that are *not* this benchmark's (other
+    people's tests, builds...) between two snapshots, as % of all cores.
+
+    Ours = this process, its descendants, and OWN_ROOTS (the throwaway
+    PostgreSQL) with theirs. A --database-url server counts as foreign.
+    """
+
+    def snapshot(self):
+        try:
+            with open("/proc/stat") as stat:
+                values = [int(v) for v in stat.readline().split()[1:]]
+            procs = _proc_table()
+        except OSError:
+            return None
+        children: dict[int, list[int]] = {}
+        for pid, (ppid, _) in procs.items():
+            children.setdefault(ppid, []).append(pid)
+        own, todo = {}, [os.getpid(), *OWN_ROOTS]
+        while todo:
+            pid = todo.pop()
+            if pid in procs and pid not in own:
+                own[pid] = procs[pid][1]
+                todo.extend(children.get(pid, ()))
+        idle = values[3] + (values[4] if len(values) > 4 else 0)
+        return sum(values), idle, own
+
+    @staticmethod
+    def foreign(start, end) -> float:
+        if start is None or end is None:
+            return float("nan")
+        total = end[0] - start[0]
+        busy = total - (end[1] - start[1])
+        own = sum(ticks - start[2].get(pid, 0) for pid, ticks in end[2].items())
+        return max(0.0, 100.0 * (busy - own) / max(1, total))
+
+
+def wait_quiet(max_seconds: float, threshold: float = 10.0, window: float = 2.0) -> None:
+    """Wait (at most `max_seconds`) until processes that are not ours use less than
+    `threshold` % of the cores over `window` seconds. 0 disables the wait."""
+    if max_seconds <= 0:
+        return
+    meter, deadline, waited = CpuMeter(), time.monotonic() + max_seconds, False
+    while True:
+        start = meter.snapshot()
+        time.sleep(window)
+        other = meter.foreign(start, meter.snapshot())
+        if other < threshold or math.isnan(other):
+            if waited:
+                print(f"    (machine quiet again: other CPU {other:.0f}%)", flush=True)
+            return
+        if time.monotonic() > deadline:
+            print(f"    (gave up waiting for a quiet machine: other CPU {other:.0f}%)", flush=True)
+            return
+        if not waited:
+            print(f"    (waiting up to {max_seconds:.0f}s: other processes use {other:.0f}% CPU)", flush=True)
+            waited = True
+
+
+def quiet_check(label: str) -> str:
+    """One line saying how busy the machine is with work that is not ours yet."""
+    busy = cpu_busy()
+    warn = "  WARNING: something else is using the CPU; numbers will be noisy" if busy > 15 else ""
+    return f"{label}: machine {busy:.0f}% busy over 1 s{warn}"
+
+
 def machine_line() -> str:
     load = os.getloadavg()
     return (f"{time.strftime('%Y-%m-%d %H:%M:%S %Z')}  nproc={os.cpu_count()}  "
@@ -196,4 +303,4 @@ def _fmt(value) -> str:
 
 __all__ = ["ROOT", "Processes", "tool", "free_port", "install_signal_handlers", "services", "workdir",
            "processes", "stop", "add_connection", "signed_requests", "square_body", "percentile",
-           "machine_line", "table", "SIGNING_KEY"]
+           "machine_line", "quiet_check", "CpuMeter", "wait_quiet", "cpu_busy", "table", "SIGNING_KEY"]

@@ -31,8 +31,9 @@ from contextlib import ExitStack
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import (ROOT, add_connection, install_signal_handlers, machine_line, percentile,  # noqa: E402
-                     processes, services, signed_requests, table, tool, workdir, free_port)
+from _common import (ROOT, CpuMeter, add_connection, free_port, install_signal_handlers,  # noqa: E402
+                     machine_line, percentile, processes, quiet_check, services, signed_requests, table,
+                     tool, wait_quiet, workdir)
 
 import httpx  # noqa: E402
 
@@ -44,7 +45,8 @@ def parse_args(argv=None):
     p.add_argument("--requests", type=int, default=None,
                    help="requests per level and server (default 1000; --quick 300)")
     p.add_argument("--warmup", type=int, default=None, help="unmeasured requests before each server's first level")
-    p.add_argument("--workers", type=int, default=2, help="gunicorn --workers for postgres (Procfile: WEB_CONCURRENCY, 2)")
+    p.add_argument("--workers", type=int, default=2,
+                   help="gunicorn --workers for postgres (Procfile: WEB_CONCURRENCY, default 2)")
     p.add_argument("--threads", type=int, default=4, help="gunicorn --threads (Procfile: 4)")
     p.add_argument("--sqlite-workers", type=int, default=1,
                    help="gunicorn --workers for sqlite (embedded mode needs exactly one; default 1)")
@@ -53,6 +55,9 @@ def parse_args(argv=None):
     p.add_argument("--redis-url", default=None, help="use this Redis instead of a throwaway one")
     p.add_argument("--drain-timeout", type=float, default=120.0,
                    help="sqlite: seconds to wait for the embedded worker to drain between levels")
+    p.add_argument("--wait-quiet", type=float, default=0, metavar="SECONDS",
+                   help="before each measurement wait up to SECONDS for other processes to use <10%% CPU "
+                        "(for shared machines; default 0: no wait)")
     p.add_argument("--keep-logs", action="store_true", help="keep the server logs (path printed at the end)")
     args = p.parse_args(argv)
     args.levels = [int(x) for x in args.levels.split(",") if x.strip()]
@@ -103,6 +108,9 @@ def run_level(base_url: str, path: str, requests: list[tuple[bytes, dict]], conc
 
 
 # ---------------------------------------------------------------- set-ups
+
+
+METER = CpuMeter()
 
 
 def sqlite_backlog(db_path: Path) -> int:
@@ -162,12 +170,15 @@ def bench_mode(mode: str, args, stack: ExitStack, pg_url: str | None, redis_url:
     for level in args.levels:
         for name, base in servers.items():
             batch = signed_requests(args.requests, web + hook_path)  # before the clock
+            wait_quiet(args.wait_quiet)
+            before = METER.snapshot()
             result = run_level(base, hook_path, batch, level)
-            result.update(mode=mode, server=name, level=level)
+            result.update(mode=mode, server=name, level=level, other=METER.foreign(before, METER.snapshot()))
             results.append(result)
             extra = "" if not result["errors"] else f"  statuses {result['statuses']}"
             print(f"  {name:8s} c={level:<3d} {result['rps']:8.1f} req/s  p50 {result['p50']:6.1f} ms  "
-                  f"p95 {result['p95']:6.1f} ms  p99 {result['p99']:6.1f} ms  errors {result['errors']}{extra}",
+                  f"p95 {result['p95']:6.1f} ms  p99 {result['p99']:6.1f} ms  errors {result['errors']}  "
+                  f"other CPU {result['other']:.0f}%{extra}",
                   flush=True)
             drain()
     if mode == "sqlite":
@@ -186,9 +197,10 @@ def report(results: list[dict], args) -> str:
             continue
         c = next(x for x in results if x["mode"] == r["mode"] and x["level"] == r["level"] and x["server"] == "ceiling")
         rows.append([r["mode"], r["level"], r["requests"], r["errors"], r["rps"], r["p50"], r["p95"], r["p99"],
-                     c["errors"], c["rps"], c["p50"], c["p95"], c["p99"], f"{r['rps'] / c['rps']:.2f}"])
+                     c["errors"], c["rps"], c["p50"], c["p95"], c["p99"], f"{r['rps'] / c['rps']:.2f}",
+                     f"{r['other']:.0f}/{c['other']:.0f}"])
     return table(["db", "conc", "requests", "err", "req/s", "p50 ms", "p95 ms", "p99 ms",
-                  "CEIL err", "CEIL req/s", "CEIL p50", "CEIL p95", "CEIL p99", "bridge/ceil"], rows,
+                  "CEIL err", "CEIL req/s", "CEIL p50", "CEIL p95", "CEIL p99", "bridge/ceil", "other CPU %"], rows,
                  title="ingest: bridge vs CEILING (bare Flask + one INSERT), same gunicorn config and database")
 
 
@@ -196,6 +208,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     install_signal_handlers()
     print(machine_line())
+    print(quiet_check("before start"), flush=True)
     print("command: " + " ".join(["python", "bench/ingest.py", *(argv if argv is not None else sys.argv[1:])]))
     results: list[dict] = []
     try:
@@ -208,10 +221,13 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("\ninterrupted: everything started by this script has been stopped", file=sys.stderr)
         return 130
+    print(quiet_check("after the run"))
     print()
     print(report(results, args))
     print("\nerr = non-2xx answers or transport errors; req/s over the level's wall time; "
-          "latency per request as the client saw it. Load generator and servers share the machine's cores.")
+          "latency per request as the client saw it. Load generator and servers share the machine's cores.\n"
+          "other CPU % = share of all cores used by processes this script did not start, during the "
+          "bridge/ceiling level: above a few %, re-run on a quieter machine.")
     return 0
 
 

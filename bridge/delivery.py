@@ -93,8 +93,18 @@ class Deliverer:
             outcome=outcome.verdict.value, reason=outcome.reason, number=0,
         )
         DELIVERIES.labels(client.name, outcome.verdict.value).inc()
+        if outcome.verdict == Verdict.PAUSED and self._key_rotated_since(transaction_id, target_key):
+            # The 401 answers the old key; the connection already holds a new one.
+            outcome = Outcome(Verdict.RETRY, f"{outcome.reason.split(';')[0]} (the key sent has been "
+                                             "rotated since); sending again with the new key")
         return self._settle(transaction_id, outcome, attempt,
                             result.raw if result else None, result)
+
+    def _key_rotated_since(self, transaction_id: int, key_sent: str) -> bool:
+        with self.db.session() as session:
+            row = session.get(TransactionRow, transaction_id)
+            conn = connections.get(session, row.connection_id)
+            return self.db.sealer.open(conn.target_key) != key_sent
 
     def _settle(self, transaction_id: int, outcome: Outcome, attempt: AttemptRow | None = None,
                 raw_result: dict | None = None, awarded=None) -> Verdict:

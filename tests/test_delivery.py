@@ -213,3 +213,29 @@ def test_target_checked_again_at_delivery_time(tmp_path):
     assert tx.status == "failed" and "private network" in tx.reason
     assert harness.ledger() == []
     harness.close()
+
+
+def test_a_401_for_a_key_rotated_meanwhile_retries_instead_of_pausing(harness, monkeypatch):
+    """Found by the fault suite: the operator rotated the key while a request
+    with the old one was at the core; its 401 must not pause a connection that
+    already holds the right key."""
+    from bridge import connections
+    connection = harness.add_connection(target_key="xtarly_pos_wrong")
+    real_request = harness.work.deliverer.http.request
+
+    def rotate_while_in_flight(*args, **kwargs):
+        response = real_request(*args, **kwargs)  # the core answers 401 to the old key...
+        connections.rotate(harness.db, connection.id, target_key="xtarly_pos_demo")  # ...as support rotates
+        return response
+
+    monkeypatch.setattr(harness.work.deliverer.http, "request", rotate_while_in_flight)
+    harness.post_fixture(connection.id, "payment.updated.completed")
+    harness.drain()
+    [tx] = harness.transactions()
+    assert tx.status == "pending" and "rotated since" in tx.reason
+    with harness.db.session() as session:
+        assert connections.get(session, connection.id).status == "active"
+    monkeypatch.setattr(harness.work.deliverer.http, "request", real_request)
+    harness.make_due()
+    harness.sweep_and_drain()
+    assert len(harness.ledger()) == 1

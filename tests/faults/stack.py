@@ -283,6 +283,7 @@ class Stack:
                allow_paused: bool = True) -> float:
         """Until every stored event and transaction is settled (nothing received or
         pending) and the ledger has not moved for `quiet` seconds. Returns seconds waited."""
+        timeout += 0.15 * N  # the full-size run has more to do
         started = time.monotonic()
         deadline = started + timeout
         last, stable_since = None, None

@@ -58,6 +58,9 @@ def parse_args(argv=None):
     p.add_argument("--wait-quiet", type=float, default=0, metavar="SECONDS",
                    help="before each measurement wait up to SECONDS for other processes to use <10%% CPU "
                         "(for shared machines; default 0: no wait)")
+    p.add_argument("--retry-noisy", type=int, default=0, metavar="N",
+                   help="measure a level again (up to N times, keeping the quietest) when other processes "
+                        "used >10%% CPU during it (default 0)")
     p.add_argument("--keep-logs", action="store_true", help="keep the server logs (path printed at the end)")
     args = p.parse_args(argv)
     args.levels = [int(x) for x in args.levels.split(",") if x.strip()]
@@ -111,6 +114,7 @@ def run_level(base_url: str, path: str, requests: list[tuple[bytes, dict]], conc
 
 
 METER = CpuMeter()
+NOISY = 10.0  # % of all cores used by other processes above which a measurement is retried (--retry-noisy)
 
 
 def sqlite_backlog(db_path: Path) -> int:
@@ -169,18 +173,25 @@ def bench_mode(mode: str, args, stack: ExitStack, pg_url: str | None, redis_url:
     results = []
     for level in args.levels:
         for name, base in servers.items():
-            batch = signed_requests(args.requests, web + hook_path)  # before the clock
-            wait_quiet(args.wait_quiet)
-            before = METER.snapshot()
-            result = run_level(base, hook_path, batch, level)
-            result.update(mode=mode, server=name, level=level, other=METER.foreign(before, METER.snapshot()))
-            results.append(result)
-            extra = "" if not result["errors"] else f"  statuses {result['statuses']}"
-            print(f"  {name:8s} c={level:<3d} {result['rps']:8.1f} req/s  p50 {result['p50']:6.1f} ms  "
-                  f"p95 {result['p95']:6.1f} ms  p99 {result['p99']:6.1f} ms  errors {result['errors']}  "
-                  f"other CPU {result['other']:.0f}%{extra}",
-                  flush=True)
-            drain()
+            best = None
+            for attempt in range(1 + args.retry_noisy):
+                batch = signed_requests(args.requests, web + hook_path)  # before the clock
+                wait_quiet(args.wait_quiet)
+                before = METER.snapshot()
+                result = run_level(base, hook_path, batch, level)
+                result.update(mode=mode, server=name, level=level, other=METER.foreign(before, METER.snapshot()))
+                extra = "" if not result["errors"] else f"  statuses {result['statuses']}"
+                print(f"  {name:8s} c={level:<3d} {result['rps']:8.1f} req/s  p50 {result['p50']:6.1f} ms  "
+                      f"p95 {result['p95']:6.1f} ms  p99 {result['p99']:6.1f} ms  errors {result['errors']}  "
+                      f"other CPU {result['other']:.0f}%{extra}", flush=True)
+                drain()
+                if best is None or result["other"] < best["other"]:
+                    best = result
+                if not result["other"] > NOISY:
+                    break
+                if attempt < args.retry_noisy:
+                    print(f"    noisy (other CPU {result['other']:.0f}% > {NOISY:.0f}%): measuring again", flush=True)
+            results.append(best)
     if mode == "sqlite":
         with sqlite3.connect(f"file:{db_file}?mode=ro", uri=True) as conn:
             delivered = conn.execute("select count(*) from transactions where status = 'delivered'").fetchone()[0]

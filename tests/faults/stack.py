@@ -175,7 +175,7 @@ class Stack:
         self.generation[name] += 1
         return name if self.generation[name] == 1 else f"{name}-{self.generation[name]}"
 
-    def start(self) -> "Stack":
+    def start(self) -> Stack:
         self.procs.cli("db", "upgrade")
         self.procs.start("sandbox", tool("gunicorn"), "--workers", "1", "--threads", "16", "--bind",
                          f"127.0.0.1:{self.core_port}", "bridge.sandbox.wsgi:app")

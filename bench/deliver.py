@@ -2,7 +2,7 @@
 into the sandbox loyalty core running as its own process.
 
     python bench/deliver.py                 # ~5 minutes on a quiet 2-core machine
-    python bench/deliver.py --quick         # ~1 minute
+    python bench/deliver.py --quick         # ~1.5 minutes
     python bench/deliver.py --count 20000   # a bigger backlog (much longer)
 
 Per run (concurrency C, with or without the core adding latency):
@@ -51,7 +51,7 @@ import httpx  # noqa: E402
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--quick", action="store_true", help="small backlogs (~1 minute in all)")
+    p.add_argument("--quick", action="store_true", help="small backlogs (~1.5 minutes in all)")
     p.add_argument("--count", type=int, default=None, help="backlog size, no added latency (default 2000; --quick 200)")
     p.add_argument("--delay", type=float, default=0.05, help="seconds the core adds per request in the latency variant")
     p.add_argument("--delay-count", type=int, default=None,

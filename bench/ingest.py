@@ -1,7 +1,7 @@
 """Ingest benchmark: signed Square webhooks into `gunicorn bridge.wsgi:app`.
 
-    python bench/ingest.py            # ~3-4 minutes
-    python bench/ingest.py --quick    # ~1 minute
+    python bench/ingest.py            # ~4-5 minutes on a quiet 2-core machine
+    python bench/ingest.py --quick    # ~1.5 minutes
 
 Two set-ups, each beside its CEILING (bench/ceiling_app.py: a bare Flask app
 that commits one INSERT of the raw body, same gunicorn config, same database):
@@ -40,7 +40,7 @@ import httpx  # noqa: E402
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--quick", action="store_true", help="fewer requests per level (~1 minute in all)")
+    p.add_argument("--quick", action="store_true", help="fewer requests per level (~1.5 minutes in all)")
     p.add_argument("--levels", default="1,8,32", help="concurrency levels (default 1,8,32)")
     p.add_argument("--requests", type=int, default=None,
                    help="requests per level and server (default 1000; --quick 300)")

@@ -6,7 +6,6 @@ bridge/web/openapi.json, served at /api/openapi.json.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from flask import Blueprint, current_app, g, jsonify, request
@@ -20,8 +19,6 @@ from bridge.web.admin_auth import require_admin
 
 api = Blueprint("admin_api", __name__, url_prefix="/api")
 OPENAPI = Path(__file__).with_name("openapi.json")
-FILTER_NAMES = ("connection_id", "status", "vendor_event_id", "source_id", "email", "phone",
-                "reference", "since", "until")
 
 
 class NotFound(BridgeError):
@@ -231,7 +228,3 @@ def overview():
                      **{status: entry["by_status"].get(status, 0) for status in search.STATUSES}},
         "last_error": entry["last_error"] and {**entry["last_error"], "at": entry["last_error"]["at"].isoformat()},
     } for entry in summaries]})
-
-
-def openapi_paths() -> list[str]:
-    return sorted(json.loads(OPENAPI.read_text())["paths"])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import secrets
 import socket
@@ -14,7 +13,7 @@ import phonenumbers
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from bridge import registry, rejections
+from bridge import egress, registry, rejections
 from bridge.contract import ConnectionContext
 from bridge.errors import ConfigError
 from bridge.money import normalize_currency
@@ -80,15 +79,11 @@ def check_target_url(url: str, allow_private: bool) -> None:
     if allow_private:
         return
     try:
-        addresses = {info[4][0] for info in socket.getaddrinfo(parts.hostname, parts.port or 443)}
+        egress.public_addresses(parts.hostname, parts.port or 443)
     except socket.gaierror:
         raise ConfigError(f"target host {parts.hostname!r} does not resolve") from None
-    for address in addresses:
-        ip = ipaddress.ip_address(address.split("%")[0])
-        if ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_reserved or ip.is_multicast:
-            raise ConfigError(
-                f"target host {parts.hostname} is on a private network ({ip}); "
-                "set BRIDGE_ALLOW_PRIVATE_TARGETS=1 to allow it")
+    except egress.PrivateAddressRefused as refused:
+        raise ConfigError(str(refused)) from None
 
 
 def validate_settings(vendor: str, settings: dict[str, str]) -> dict[str, str]:

@@ -15,7 +15,7 @@ from datetime import timedelta
 import httpx
 from sqlalchemy import update
 
-from bridge import connections
+from bridge import connections, egress
 from bridge.clients import client_for
 from bridge.clients.base import Delivery
 from bridge.errors import ConfigError, Unmatched
@@ -38,7 +38,7 @@ class Deliverer:
         self.timeout = timeout
         self.retry_budget_seconds = retry_budget_seconds
         self.allow_private_targets = allow_private_targets
-        self.http = http or httpx.Client(timeout=timeout, follow_redirects=False)
+        self.http = http or egress.target_client(timeout, allow_private_targets)
         # Longer than any request can take, so a live attempt never loses its claim.
         self.lease = timedelta(seconds=timeout * 3 + 30)
 

@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 
 from bridge.clients.base import TargetClient
+from bridge.egress import PrivateAddressRefused
 
 RETRYABLE_STATUSES = {408, 409, 425, 429}
 
@@ -69,6 +70,8 @@ def classify_response(client: TargetClient, status: int, body: Any, headers: htt
 
 
 def classify_exception(client: TargetClient, error: Exception) -> Outcome:
+    if isinstance(error, PrivateAddressRefused):  # the host re-resolved to a private address (DNS rebinding)
+        return Outcome(Verdict.FAILED, f"refused to send to {client.display_name}: {error}")
     if isinstance(error, httpx.TimeoutException):
         return Outcome(Verdict.RETRY, f"{client.display_name} did not answer in time ({type(error).__name__})")
     if isinstance(error, httpx.TransportError):

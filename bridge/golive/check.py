@@ -31,7 +31,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from bridge import connections, registry
+from bridge import connections, egress, registry
 from bridge.clients import client_for
 from bridge.clients.cockato import FIELDS as COCKATO_FIELDS
 from bridge.config import Config
@@ -101,7 +101,7 @@ def run_check(db: Database, config: Config, connection_id: str,
     items.append(target_ok)
     if target_ok.ok:
         own = http is None
-        client = http or httpx.Client(timeout=config.delivery_timeout_seconds, follow_redirects=False)
+        client = http or egress.target_client(config.delivery_timeout_seconds, config.allow_private_targets)
         try:
             items.append(probe_core(row, db.sealer.open(row.target_key), client, config.delivery_timeout_seconds))
         finally:

@@ -29,7 +29,7 @@ from typing import Any
 import httpx
 from sqlalchemy import select
 
-from bridge import connections
+from bridge import connections, egress
 from bridge.clients import client_for
 from bridge.clients.base import Delivery
 from bridge.config import Config
@@ -148,7 +148,7 @@ def run_test(db: Database, config: Config, connection_id: str, customer: str, am
         tx_id = tx.id
 
     own = http is None
-    http = http or httpx.Client(timeout=config.delivery_timeout_seconds, follow_redirects=False)
+    http = http or egress.target_client(config.delivery_timeout_seconds, config.allow_private_targets)
     try:
         deliverer = Deliverer(db, timeout=config.delivery_timeout_seconds, retry_budget_seconds=0,
                               allow_private_targets=config.allow_private_targets, http=http)

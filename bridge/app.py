@@ -39,7 +39,8 @@ def create_app(config: Config | None = None, dispatcher: Dispatcher | None = Non
     app.url_map.strict_slashes = False
     db = db or Database(config.database_url, config.secret_key)
     app.extensions["bridge"] = BridgeState(config=config, db=db, dispatcher=dispatcher or NullDispatcher())
-    app.extensions["ingest_limits"] = IngestLimits(Rate.parse(config.rate_limit), Rate.parse(config.address_rate_limit))
+    app.extensions["ingest_limits"] = IngestLimits(
+        Rate.parse(config.rate_limit), Rate.parse(config.address_rate_limit), config.redis_url)
     register_problem_handlers(app)
     app.register_blueprint(hooks)
     app.register_blueprint(health)

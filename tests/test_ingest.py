@@ -164,3 +164,31 @@ def test_bad_rate_limit_setting_is_refused(harness):
     from bridge.errors import ConfigError
     with pytest.raises(ConfigError, match="BURST/PER_SECOND"):
         harness.add_connection(settings={"rate_limit": "lots"})
+
+
+@pytest.mark.services
+def test_two_web_processes_draw_from_the_same_buckets_in_redis(tmp_path, fresh_redis_url):
+    """With Redis, W web processes do not give a connection W times its limit."""
+    database = f"sqlite:///{tmp_path / 'b.db'}"
+    first = Harness(database, rate_limit="10/0.01", redis_url=fresh_redis_url)
+    second = Harness(database, rate_limit="10/0.01", redis_url=fresh_redis_url)  # its own app and buckets
+    connection = first.add_connection()
+    body = fixture_bytes("square", "payment.updated.completed")
+    headers = _signed(first, connection.id, body)
+    statuses = [web.client.post(f"/hooks/{connection.id}", data=body, headers=headers).status_code
+                for _ in range(8) for web in (first, second)]
+    assert statuses.count(429) == 6 and set(statuses) == {200, 202, 429}
+    assert statuses[:10].count(429) == 0  # the first ten, alternating between the two, share the burst
+    first.close()
+    second.close()
+
+
+def test_ingest_goes_on_when_the_shared_buckets_are_unreachable(tmp_path):
+    """Redis down must not turn a POS away: each process falls back to its own buckets."""
+    from tests.services import free_port
+    harness = Harness(f"sqlite:///{tmp_path / 'b.db'}", rate_limit="3/0.01",
+                      redis_url=f"redis://127.0.0.1:{free_port()}/0")
+    connection = harness.add_connection()
+    statuses = [harness.post_fixture(connection.id, "payment.updated.completed").status_code for _ in range(4)]
+    assert statuses == [202, 200, 200, 429]  # served, and still limited, by the process's own bucket
+    harness.close()

@@ -2,20 +2,27 @@
 
 Generous by default: a POS catching up after an outage sends hundreds of
 requests at once, so a connection takes a burst of 2,000 before any 429 (the
-interface promises at least 1,000), refilled at 50 a second. Buckets live in
-each web process: with W processes behind a balancer the effective limit is
-up to W times higher, which errs on the side of never refusing a real POS.
+interface promises at least 1,000), refilled at 50 a second. With Redis (production) the buckets live there, so
+every web process draws from the same ones; embedded mode keeps them in the
+process. If Redis stops answering, each process falls back to its own buckets
+for a few seconds rather than refuse or stall a POS: the limit then errs on
+the generous side, never on the side of losing a sale.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
 
+import redis
+
 from bridge.errors import BridgeError
+
+log = logging.getLogger("bridge.limits")
 
 MAX_BUCKETS = 100_000  # per kind; the least recently seen are forgotten first
 
@@ -69,10 +76,55 @@ class Buckets:
         return wait
 
 
+# One bucket, refilled by elapsed time on Redis's clock (the same for every
+# process); returns the wait as a string, since Redis truncates Lua numbers.
+TAKE_SCRIPT = """
+local burst, per_second = tonumber(ARGV[1]), tonumber(ARGV[2])
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
+local state = redis.call('HMGET', KEYS[1], 'tokens', 'at')
+local tokens = tonumber(state[1]) or burst
+local at = tonumber(state[2]) or now
+tokens = math.min(burst, tokens + math.max(0, now - at) * per_second)
+local wait = 0
+if tokens >= 1 then tokens = tokens - 1 else wait = (1 - tokens) / per_second end
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', tostring(now))
+redis.call('EXPIRE', KEYS[1], math.ceil(burst / per_second) + 1)
+return tostring(wait)
+"""
+FALLBACK_SECONDS = 5.0  # after a Redis error, how long to use the process's own buckets
+
+
+class SharedBuckets:
+    """Buckets in Redis, shared by every process; the process's own while Redis is unreachable."""
+
+    def __init__(self, redis_url: str, prefix: str, clock=time.monotonic) -> None:
+        client = redis.Redis.from_url(redis_url, socket_timeout=0.25, socket_connect_timeout=0.25)
+        self.take_script = client.register_script(TAKE_SCRIPT)
+        self.prefix, self.clock = prefix, clock
+        self.local = Buckets(clock)
+        self.redis_down_until = 0.0
+
+    def take(self, key: str, rate: Rate) -> float:
+        if self.clock() >= self.redis_down_until:
+            try:
+                return float(self.take_script(keys=[f"{self.prefix}{key}"], args=[rate.burst, rate.per_second]))
+            except redis.RedisError as error:
+                log.warning("rate limits: Redis unreachable (%s); using this process's own buckets for %gs",
+                            type(error).__name__, FALLBACK_SECONDS)
+                self.redis_down_until = self.clock() + FALLBACK_SECONDS
+        return self.local.take(key, rate)
+
+
 class IngestLimits:
-    def __init__(self, connection_rate: Rate | None, address_rate: Rate | None) -> None:
+    def __init__(self, connection_rate: Rate | None, address_rate: Rate | None,
+                 redis_url: str | None = None) -> None:
         self.connection_rate, self.address_rate = connection_rate, address_rate
-        self.connections, self.addresses = Buckets(), Buckets()
+        if redis_url:
+            self.connections = SharedBuckets(redis_url, "bridge:ingest-limit:connection:")
+            self.addresses = SharedBuckets(redis_url, "bridge:ingest-limit:address:")
+        else:
+            self.connections, self.addresses = Buckets(), Buckets()
 
     def check(self, connection_id: str, address: str | None, connection_setting: str | None = None) -> None:
         rate = Rate.parse(connection_setting) if connection_setting else self.connection_rate

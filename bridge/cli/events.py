@@ -9,7 +9,8 @@ import time
 
 import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
+from rich import box
+from rich.table import Column, Table
 from sqlalchemy import select
 
 from bridge import replay, search, views
@@ -58,10 +59,21 @@ def events_list(config: Config, limit, cursor, as_json, **filters):
         if next_cursor:
             err_console.print(f"next page: --cursor {next_cursor}", highlight=False)
         return
-    table = Table("id", "received", "connection", "type", "status", "attempts", "reason")
+    # On a narrow terminal the reason wraps; what identifies a row does not. A
+    # list of one connection's events names it once, above the table.
+    connection_ids = sorted({row["connection_id"] for row in rows})
+    several = len(connection_ids) > 1
+    if len(connection_ids) == 1:
+        console.print(f"connection {connection_ids[0]}", highlight=False)
+    columns = [Column("id", no_wrap=True), Column("received (UTC)", no_wrap=True),
+               *([Column("connection", no_wrap=True)] if several else []),
+               Column("type", no_wrap=True, max_width=16, overflow="ellipsis"), Column("status", no_wrap=True),
+               Column("tries", no_wrap=True, justify="right"), Column("reason", ratio=1)]
+    table = Table(*columns, box=box.SIMPLE_HEAD)
     for row in rows:
-        table.add_row(str(row["id"]), row["received_at"][:19], row["connection_id"], row["event_type"] or "",
-                      row["status"], str(row["attempts"]), row["reason"] or "")
+        received = row["received_at"][5:19].replace("T", " ")  # 12-01 20:29:19
+        table.add_row(str(row["id"]), received, *([row["connection_id"]] if several else []),
+                      row["event_type"] or "", row["status"], str(row["attempts"]), row["reason"] or "")
     console.print(table)
     if next_cursor:
         console.print(f"more: --cursor {next_cursor}", highlight=False)

@@ -1,6 +1,7 @@
 """Errors as types. Each carries a code, a message safe to show the caller and
-the HTTP status it maps to; bridge.web.errors maps them to responses and
-worker.outcome maps delivery errors to states, each in one place."""
+the HTTP status it maps to. bridge/web/problems.py maps them to API responses
+(the dashboard's guard to pages), bridge/outcome.py maps what a delivery
+meets to its verdict: each in one place."""
 
 from __future__ import annotations
 
@@ -97,32 +98,12 @@ class ConfigError(BridgeError):
     title = "Invalid configuration"
 
 
-class DeliveryError(Exception):
-    """Base of what a loyalty-core client raises; worker.outcome classifies."""
-
-    def __init__(self, message: str, status_code: int | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.status_code = status_code
-
-
-class Unmatched(DeliveryError):
+class Unmatched(Exception):
     """The target cannot identify the customer from what the sale carries."""
 
-
-class PermanentDeliveryError(DeliveryError):
-    """Retrying the same request cannot succeed (400, a refused target URL)."""
-
-
-class RetryableDeliveryError(DeliveryError):
-    def __init__(self, message: str, status_code: int | None = None,
-                 retry_after: float | None = None) -> None:
-        super().__init__(message, status_code)
-        self.retry_after = retry_after
-
-
-class TargetKeyRejected(DeliveryError):
-    """401: the connection's key is wrong; pause the connection, keep everything."""
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
 
 
 class SkipTransaction(Exception):
@@ -138,5 +119,61 @@ class EnrichmentUnavailable(Exception):
     (not before `retry_after` seconds, when the vendor said so)."""
 
     def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+# -- the admin API, the dashboard and the CLI ---------------------------------
+
+class NotFound(BridgeError):
+    code = "not_found"
+    status = 404
+    title = "Not found"
+
+
+class BadRequest(BridgeError):
+    code = "bad_request"
+    status = 400
+    title = "Bad request"
+
+
+class BadFilter(BridgeError):
+    code = "bad_filter"
+    status = 400
+    title = "Bad search filter"
+
+
+class AdminAuthRequired(BridgeError):
+    code = "admin_auth_required"
+    status = 401
+    title = "Admin token required"
+
+
+class AdminForbidden(BridgeError):
+    code = "admin_forbidden"
+    status = 403
+    title = "Admin access refused"
+
+
+class FormExpired(BridgeError):
+    """A dashboard form without this session's CSRF token."""
+
+    code = "csrf_failed"
+    status = 400
+    title = "This form has expired"
+
+
+class ConnectionNotActive(BridgeError):
+    code = "connection_not_active"
+    status = 409
+    title = "The connection is not active"
+
+
+class RateLimited(BridgeError):
+    code = "rate_limited"
+    status = 429
+    title = "Too many requests"
+
+    def __init__(self, message: str, retry_after: int) -> None:
         super().__init__(message)
         self.retry_after = retry_after

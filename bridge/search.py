@@ -15,18 +15,13 @@ from datetime import datetime, timezone
 from sqlalchemy import Select, exists, func, select
 from sqlalchemy.orm import defer
 
-from bridge.errors import BridgeError
+from bridge.errors import BadFilter
 from bridge.identity import normalize_email, normalize_phone
 from bridge.store.tables import EventRow, EventTransactionRow, TransactionRow
 
 STATUSES = ("received", "pending", "delivered", "skipped", "unmatched", "failed", "paused")
 MAX_LIMIT = 1000
 
-
-class BadFilter(BridgeError):
-    code = "bad_filter"
-    status = 400
-    title = "Bad search filter"
 
 
 @dataclass(frozen=True)

@@ -19,9 +19,9 @@ from click.testing import CliRunner
 
 from bridge import views
 from bridge.cli import main
-from bridge.errors import ConfigError, UnknownConnection
+from bridge.errors import ConfigError, ConnectionNotActive, UnknownConnection
 from bridge.golive import run_check, run_test
-from bridge.golive.test_transaction import ConnectionNotActive, customer_identity
+from bridge.golive.test_transaction import customer_identity
 from bridge.sandbox import create_sandbox_app
 from bridge.store.tables import ConnectionRow
 from tests.services import free_port

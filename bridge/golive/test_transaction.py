@@ -35,7 +35,7 @@ from bridge.clients.base import Delivery
 from bridge.config import Config
 from bridge.contract import InboundRequest
 from bridge.delivery import Deliverer
-from bridge.errors import BridgeError, ConfigError, PayloadError, Unmatched
+from bridge.errors import ConfigError, ConnectionNotActive, PayloadError, Unmatched
 from bridge.golive.check import load_connection
 from bridge.identity import normalize_email, normalize_phone
 from bridge.inbox import store_event
@@ -56,11 +56,6 @@ KEY_PREFIX = "lbtest_"
 SETTLED = {"delivered", "unmatched", "failed", "paused", "skipped"}
 _E164_SHAPE = re.compile(r"\+[\d\s().-]{6,20}")
 
-
-class ConnectionNotActive(BridgeError):
-    code = "connection_not_active"
-    status = 409
-    title = "The connection is not active"
 
 
 def customer_identity(value: str, country: str | None = None) -> dict[str, str]:

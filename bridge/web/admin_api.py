@@ -12,7 +12,7 @@ from flask import Blueprint, current_app, g, jsonify, request
 from sqlalchemy import select
 
 from bridge import connections, rejections, replay, search, views
-from bridge.errors import BridgeError, ConfigError
+from bridge.errors import BadRequest, ConfigError, NotFound
 from bridge.search import EventFilter
 from bridge.store.tables import ConnectionRow, ReplayJobRow
 from bridge.web.admin_auth import require_admin
@@ -21,16 +21,6 @@ api = Blueprint("admin_api", __name__, url_prefix="/api")
 OPENAPI = Path(__file__).with_name("openapi.json")
 
 
-class NotFound(BridgeError):
-    code = "not_found"
-    status = 404
-    title = "Not found"
-
-
-class BadRequest(BridgeError):
-    code = "bad_request"
-    status = 400
-    title = "Bad request"
 
 
 @api.before_request

@@ -13,19 +13,7 @@ import ipaddress
 
 from flask import current_app, request, session
 
-from bridge.errors import BridgeError
-
-
-class AdminAuthRequired(BridgeError):
-    code = "admin_auth_required"
-    status = 401
-    title = "Admin token required"
-
-
-class AdminForbidden(BridgeError):
-    code = "admin_forbidden"
-    status = 403
-    title = "Admin access refused"
+from bridge.errors import AdminAuthRequired, AdminForbidden
 
 
 def _is_loopback(address: str | None) -> bool:

@@ -13,17 +13,12 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, g, jsonify, request
 
-from bridge.errors import BridgeError
+from bridge.errors import BadRequest
 from bridge.golive import run_check, run_test
 from bridge.web.admin_auth import require_admin
 
 golive_api = Blueprint("golive_api", __name__, url_prefix="/api")
 
-
-class BadRequest(BridgeError):
-    code = "bad_request"
-    status = 400
-    title = "Bad request"
 
 
 @golive_api.before_request

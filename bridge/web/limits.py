@@ -20,21 +20,12 @@ from dataclasses import dataclass
 
 import redis
 
-from bridge.errors import BridgeError
+from bridge.errors import RateLimited
 
 log = logging.getLogger("bridge.limits")
 
 MAX_BUCKETS = 100_000  # per kind; the least recently seen are forgotten first
 
-
-class RateLimited(BridgeError):
-    code = "rate_limited"
-    status = 429
-    title = "Too many requests"
-
-    def __init__(self, message: str, retry_after: int) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
 
 
 @dataclass(frozen=True)

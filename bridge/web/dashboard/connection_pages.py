@@ -6,10 +6,10 @@ from __future__ import annotations
 from flask import flash, redirect, render_template, request, url_for
 
 from bridge import connections, registry
-from bridge.errors import ConfigError
+from bridge.errors import ConfigError, NotFound
 from bridge.web.dashboard import queries
 from bridge.web.dashboard.blueprint import bridge, dashboard
-from bridge.web.dashboard.guard import PageNotFound, actor
+from bridge.web.dashboard.guard import actor
 
 KEY_KINDS = {"target_key": "Target key", "signing_key": "Signing key", "vendor_token": "Vendor API token"}
 ACTIONS = {"pause": ("paused", "Paused: new events are stored, deliveries wait until you resume."),
@@ -28,7 +28,7 @@ def _row(connection_id: str):
     with bridge().db.session() as session:
         row = connections.get(session, connection_id)
     if row is None:
-        raise PageNotFound(f"There is no connection {connection_id}.")
+        raise NotFound(f"There is no connection {connection_id}.")
     return row
 
 

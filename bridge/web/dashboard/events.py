@@ -7,10 +7,11 @@ import json
 from flask import flash, redirect, render_template, request, url_for
 
 from bridge import connections, replay, views
-from bridge.search import STATUSES, BadFilter, EventFilter
+from bridge.errors import BadFilter, NotFound
+from bridge.search import STATUSES, EventFilter
 from bridge.web.dashboard import queries
 from bridge.web.dashboard.blueprint import bridge, dashboard
-from bridge.web.dashboard.guard import PageNotFound, actor
+from bridge.web.dashboard.guard import actor
 
 PAGE_SIZE = 50
 # (query name, label, placeholder): the order the filter form shows them in.
@@ -77,7 +78,7 @@ def events():
 
 def _event_id(raw: str) -> int:
     if not raw.isdigit():
-        raise PageNotFound(f"There is no event {raw!r}: event ids are whole numbers.")
+        raise NotFound(f"There is no event {raw!r}: event ids are whole numbers.")
     return int(raw)
 
 
@@ -106,7 +107,7 @@ def event_detail(event_id: str):
     number = _event_id(event_id)
     event = views.show_event(bridge().db, number)
     if event is None:
-        raise PageNotFound(f"There is no event {number}. It may be on another bridge, or the id is mistyped.")
+        raise NotFound(f"There is no event {number}. It may be on another bridge, or the id is mistyped.")
     with bridge().db.session() as session:
         row = connections.get(session, event["connection_id"])
     connection = None if row is None else {"id": row.id, "name": row.name, "status": row.status,
@@ -121,7 +122,7 @@ def event_detail(event_id: str):
 def replay_event(event_id: str):
     number = _event_id(event_id)
     if not replay.replay(bridge().db, bridge().dispatcher, [number], actor()):
-        raise PageNotFound(f"There is no event {number}.")
+        raise NotFound(f"There is no event {number}.")
     flash("Replay requested: the event is parsed again and sent under the same idempotency key, "
           "so it can never award twice. This page updates by itself.", "ok")
     return redirect(url_for("dashboard.event_detail", event_id=number))

@@ -13,24 +13,14 @@ from flask import flash, g, redirect, render_template, request, session, url_for
 from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException
 
-from bridge.errors import BridgeError
-from bridge.web.admin_auth import AdminAuthRequired, require_admin, token_matches
+from bridge.errors import AdminAuthRequired, BridgeError, FormExpired
+from bridge.web.admin_auth import require_admin, token_matches
 from bridge.web.dashboard.blueprint import bridge, dashboard
 
 log = logging.getLogger("bridge.dashboard")
 PUBLIC_ENDPOINTS = {"dashboard.login", "dashboard.static"}
 
 
-class FormExpired(BridgeError):
-    code = "csrf_failed"
-    status = 400
-    title = "This form has expired"
-
-
-class PageNotFound(BridgeError):
-    code = "not_found"
-    status = 404
-    title = "Not found"
 
 
 @dashboard.app_template_global("csrf_token")

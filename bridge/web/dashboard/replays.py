@@ -7,11 +7,11 @@ from flask import flash, redirect, render_template, request, url_for
 from sqlalchemy import select
 
 from bridge import replay, search
-from bridge.search import BadFilter
+from bridge.errors import BadFilter, NotFound
 from bridge.store.tables import ReplayJobRow
 from bridge.web.dashboard.blueprint import bridge, dashboard
 from bridge.web.dashboard.events import filter_values, form_context, parse_filters
-from bridge.web.dashboard.guard import PageNotFound, actor
+from bridge.web.dashboard.guard import actor
 
 
 def _recent_jobs(limit: int = 10) -> list[dict]:
@@ -70,11 +70,11 @@ def start_replay():
 
 def _job(job_id: str) -> dict:
     if not job_id.isdigit():
-        raise PageNotFound(f"There is no replay {job_id!r}.")
+        raise NotFound(f"There is no replay {job_id!r}.")
     with bridge().db.session() as session:
         job = session.get(ReplayJobRow, int(job_id))
         if job is None:
-            raise PageNotFound(f"There is no replay {job_id}.")
+            raise NotFound(f"There is no replay {job_id}.")
         return replay.job_view(job)
 
 

@@ -58,9 +58,12 @@ def check_quiet_after(value: str) -> None:
 def last_event_at(session: Session, connection_id: str) -> datetime | None:
     """When the newest verified webhook arrived. Test transactions
     (`source: test`) prove the core, not the POS, so they do not count."""
+    # Ordered by the whole (connection_id, id) index: otherwise PostgreSQL may
+    # walk the primary key backwards past every other connection's events,
+    # which for a quiet connection is most of the table (bench/state.py).
     return session.scalar(select(EventRow.received_at).where(
         EventRow.connection_id == connection_id, EventRow.source == "webhook")
-        .order_by(EventRow.id.desc()).limit(1))
+        .order_by(EventRow.connection_id.desc(), EventRow.id.desc()).limit(1))
 
 
 def liveness(db: Database, row: ConnectionRow, now: datetime | None = None) -> dict:

@@ -39,6 +39,8 @@ class Config:
     retention_seconds: float = 30 * 86400  # raw request bodies of settled events older than this are purged
     rate_limit: str = "2000/50"  # per connection: burst/per second (bridge.web.limits), or "off"
     address_rate_limit: str = "5000/100"  # per client address
+    alert_webhook_url: str | None = None  # state changes are POSTed here (bridge.alerts)
+    alert_interval_seconds: float = 30.0  # how often the sweeper looks for state changes
     embedded_workers: int = 4
     mount_sandbox: bool = True
     testing: bool = False
@@ -69,5 +71,6 @@ class Config:
             rate_limit=env.get("BRIDGE_RATE_LIMIT") or "2000/50",
             address_rate_limit=env.get("BRIDGE_ADDRESS_RATE_LIMIT") or "5000/100",
             mount_sandbox=_flag(env.get("BRIDGE_SANDBOX"), embedded),
+            alert_webhook_url=env.get("BRIDGE_ALERT_WEBHOOK_URL") or None,
         )
         return replace(config, **overrides)

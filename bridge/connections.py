@@ -13,7 +13,7 @@ import phonenumbers
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from bridge import egress, registry, rejections
+from bridge import egress, liveness, registry
 from bridge.contract import ConnectionContext
 from bridge.errors import ConfigError
 from bridge.money import normalize_currency
@@ -28,6 +28,7 @@ CORE_SETTINGS = {
     "refunds": "skip (default) or negative: post completed refunds as negative amounts",
     "api_base_url": "where the vendor API client goes (tests and staging: a local fake)",
     "rate_limit": "ingest limit for this connection, BURST/PER_SECOND (default BRIDGE_RATE_LIMIT) or off",
+    "quiet_after": "a receiving connection with no verified event for this long is quiet (default 24h; e.g. 6h)",
 }
 
 
@@ -96,6 +97,8 @@ def validate_settings(vendor: str, settings: dict[str, str]) -> dict[str, str]:
         raise ConfigError("refunds must be skip or negative")
     try:
         Rate.parse(settings.get("rate_limit"))
+        if "quiet_after" in settings:
+            liveness.check_quiet_after(settings["quiet_after"])
     except ValueError as error:
         raise ConfigError(str(error)) from None
     return settings
@@ -165,9 +168,10 @@ def context(db: Database, row: ConnectionRow) -> ConnectionContext:
 
 
 def describe(db: Database, row: ConnectionRow, public_url: str) -> dict:
-    """The connection as the CLI and API show it: secrets masked."""
+    """The connection as the CLI and API show it: secrets masked, with its
+    state (bridge.liveness) and the one-sentence fix for it."""
     ctx = context(db, row)
-    return {
+    view = {
         "id": row.id, "name": row.name, "vendor": row.vendor,
         "webhook_url": webhook_url(public_url, row.id),
         "target": row.target_kind, "target_url": row.target_url,
@@ -178,8 +182,11 @@ def describe(db: Database, row: ConnectionRow, public_url: str) -> dict:
         "currency": row.currency, "country": row.country, "settings": ctx.settings,
         "status": row.status, "status_reason": row.status_reason,
         "created_at": row.created_at.isoformat(),
-        **rejections.summary(db, row.id),
+        "quiet_after": ctx.setting("quiet_after") or liveness.DEFAULT_QUIET_AFTER,
+        **liveness.liveness(db, row),
     }
+    view["state_fix"] = liveness.fix_for(view["state"], row, view, registry.get(row.vendor).display_name)
+    return view
 
 
 def set_settings(db: Database, connection_id: str, changes: dict[str, str]) -> ConnectionRow:

@@ -43,15 +43,15 @@ def _record(db: Database, connection_id: str, request: InboundRequest, reason: s
     with db.session() as session:
         counted = session.execute(update(RejectionCountRow).where(
             RejectionCountRow.connection_id == connection_id, RejectionCountRow.hour == hour
-        ).values(count=RejectionCountRow.count + 1)).rowcount
+        ).values(count=RejectionCountRow.count + 1, last_at=now)).rowcount
         if not counted:
             try:
                 with session.begin_nested():
-                    session.add(RejectionCountRow(connection_id=connection_id, hour=hour, count=1))
+                    session.add(RejectionCountRow(connection_id=connection_id, hour=hour, count=1, last_at=now))
             except IntegrityError:  # another request made this hour's row first
                 session.execute(update(RejectionCountRow).where(
                     RejectionCountRow.connection_id == connection_id, RejectionCountRow.hour == hour
-                ).values(count=RejectionCountRow.count + 1))
+                ).values(count=RejectionCountRow.count + 1, last_at=now))
         stored_this_hour = session.scalar(select(func.count()).select_from(RejectionRow).where(
             RejectionRow.connection_id == connection_id, RejectionRow.at >= hour))
         if stored_this_hour >= STORE_PER_HOUR:
@@ -75,15 +75,18 @@ def _prune(session, connection_id: str, now) -> None:
 
 
 def summary(db: Database, connection_id: str) -> dict:
-    """`rejected_24h` (every refused request, stored or only counted) and the last one."""
-    since = utcnow() - timedelta(hours=24)
+    """`rejected_24h` (every refused request, stored or only counted), the last
+    one stored, and `last_rejected_at` (the latest refusal, stored or only counted)."""
+    since = (utcnow() - timedelta(hours=24)).replace(minute=0, second=0, microsecond=0)
     with db.session() as session:
-        count = session.scalar(select(func.coalesce(func.sum(RejectionCountRow.count), 0)).where(
-            RejectionCountRow.connection_id == connection_id, RejectionCountRow.hour >= since
-            .replace(minute=0, second=0, microsecond=0)))
+        # Hour rows older than a day are outside the count, but still carry the latest refusal.
+        count, last_at = session.execute(select(
+            func.coalesce(func.sum(RejectionCountRow.count).filter(RejectionCountRow.hour >= since), 0),
+            func.max(RejectionCountRow.last_at),
+        ).where(RejectionCountRow.connection_id == connection_id)).one()
         last = session.scalars(select(RejectionRow).where(RejectionRow.connection_id == connection_id)
                                .order_by(RejectionRow.id.desc()).limit(1)).first()
-    return {"rejected_24h": int(count),
+    return {"rejected_24h": int(count), "last_rejected_at": last_at,
             "last_rejection": None if last is None else {"at": last.at.isoformat(), "reason": last.reason}}
 
 

@@ -3,8 +3,11 @@ and Celery tasks both call these; neither holds business logic of its own."""
 
 from __future__ import annotations
 
+import time
+
 import httpx
 
+from bridge import alerts
 from bridge.config import Config
 from bridge.delivery import Deliverer
 from bridge.dispatch import Dispatcher
@@ -22,6 +25,8 @@ class Work:
         self.deliverer = Deliverer(db, timeout=config.delivery_timeout_seconds,
                                    retry_budget_seconds=config.retry_budget_seconds,
                                    allow_private_targets=config.allow_private_targets, http=http)
+        self._alert_http: httpx.Client | None = None
+        self._next_alert_pass = 0.0
 
     def process_event(self, event_id: int) -> None:
         process_event(self.db, self.dispatcher, self.config.public_url, event_id)
@@ -37,4 +42,15 @@ class Work:
     def sweep(self) -> dict[str, int]:
         found = sweep(self.db, self.dispatcher, self.config.requeue_after_seconds)
         found["purged"] = purge(self.db, self.config.retention_seconds)
+        found["alerts"] = self._announce_state_changes()
         return found
+
+    def _announce_state_changes(self) -> int:
+        """At most every `alert_interval_seconds`: a pass reads every connection's state."""
+        url = self.config.alert_webhook_url
+        if not url or time.monotonic() < self._next_alert_pass:
+            return 0
+        self._next_alert_pass = time.monotonic() + self.config.alert_interval_seconds
+        if self._alert_http is None:
+            self._alert_http = httpx.Client(timeout=self.config.delivery_timeout_seconds, follow_redirects=False)
+        return alerts.announce_changes(self.db, url, self.config.public_url, self._alert_http)

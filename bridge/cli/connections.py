@@ -69,9 +69,10 @@ def connections_list(config: Config, as_json):
     if as_json:
         emit_json(rows)
         return
-    table = Table("id", "name", "vendor", "target", "status", "webhook URL")
+    table = Table("id", "name", "vendor", "target", "state", "last event", "webhook URL")
     for row in rows:
-        table.add_row(row["id"], row["name"], row["vendor"], row["target"], row["status"], row["webhook_url"])
+        table.add_row(row["id"], row["name"], row["vendor"], row["target"], row["state"],
+                      (row["last_event_at"] or "never")[:19], row["webhook_url"])
     console.print(table)
 
 

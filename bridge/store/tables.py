@@ -66,6 +66,9 @@ class ConnectionRow(Base):
     status_reason: Mapped[str | None] = mapped_column(Text)
     status_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The connection state (bridge.liveness) last announced to the operator's
+    # alert webhook, so a restart does not announce it again.
+    announced_state: Mapped[str | None] = mapped_column(String(16))
 
 
 class EventRow(Base):
@@ -219,6 +222,9 @@ class RejectionCountRow(Base):
     connection_id: Mapped[str] = mapped_column(ForeignKey("connections.id"), primary_key=True)
     hour: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
     count: Mapped[int] = mapped_column(Integer, default=0)
+    # The latest refusal counted in this hour, set by the same UPDATE as the
+    # count (stored rows stop at the cap; this never does).
+    last_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class AuditRow(Base):

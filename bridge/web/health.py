@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, jsonify
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from sqlalchemy.exc import SQLAlchemyError
+
+from bridge import connections, liveness
+from bridge.store.tables import utcnow
 
 health = Blueprint("health", __name__)
 
@@ -29,4 +34,28 @@ def readyz():
 
 @health.get("/metrics")
 def metrics():
-    return Response(generate_latest(), mimetype=CONTENT_TYPE_LATEST)
+    store = CollectorRegistry(auto_describe=False)
+    store.register(_StoreGauges(current_app.extensions["bridge"].db))
+    return Response(generate_latest() + generate_latest(store), mimetype=CONTENT_TYPE_LATEST)
+
+
+class _StoreGauges:
+    """Gauges read from the store at scrape time, so every process reports the same."""
+
+    def __init__(self, db) -> None:
+        self.db = db
+
+    def collect(self):
+        age = GaugeMetricFamily(
+            "bridge_connection_last_event_age_seconds",
+            "Seconds since the connection's last verified webhook event (absent: none yet)", labels=["connection"])
+        db, now = self.db, utcnow()
+        try:
+            for row in connections.list_rows(db):
+                with db.session() as session:
+                    last = liveness.last_event_at(session, row.id)
+                if last is not None and row.status != "disabled":
+                    age.add_metric([row.id], (now - last).total_seconds())
+        except SQLAlchemyError:
+            pass  # /readyz reports the store; metrics still answer with what the process knows
+        yield age

@@ -135,11 +135,12 @@ def _verify_signature(request: InboundRequest, keys: tuple[str, ...]) -> None:
         raise SignatureError("webhook-timestamp must be whole Unix seconds")
     age = time.time() - int(timestamp)
     if age > TOLERANCE_SECONDS:
-        raise SignatureError("the signature's webhook-timestamp is more than 5 minutes old: "
+        raise SignatureError(f"the signature's webhook-timestamp is {int(age)} s old (tolerance "
+                             f"{TOLERANCE_SECONDS} s: more than 5 minutes old is refused): "
                              "sign each request when it is sent, retries included")
     if age < -TOLERANCE_SECONDS:
-        raise SignatureError("the signature's webhook-timestamp is more than 5 minutes in the future: "
-                             "check the sender's clock")
+        raise SignatureError(f"the signature's webhook-timestamp is {int(-age)} s in the future (tolerance "
+                             f"{TOLERANCE_SECONDS} s): check the sender's clock")
     offered = [value for version, _, value in (entry.partition(",") for entry in signatures.split())
                if version == "v1"]
     if not offered:

@@ -51,8 +51,9 @@ def check(header: str | None, raw_body: bytes, payload: bytes | None,
     """The reading that matched; SignatureError with the specific reason otherwise."""
     if not header:
         raise SignatureError(
-            f"no {HEADER} header: Lightspeed X-Series signs only webhooks of OAuth apps "
-            "(for a personal-token webhook, set auth=unsigned and give the connection a token)")
+            f"no {HEADER} header: unsigned request on a connection that expects signatures "
+            "(Lightspeed X-Series signs only webhooks of OAuth apps; "
+            "for a personal-token webhook, set auth=unsigned and give the connection a token)")
     members = _members(header)
     signature = members.get("signature")
     if not signature:
@@ -77,5 +78,6 @@ def check(header: str | None, raw_body: bytes, payload: bytes | None,
                 reading = f"{encoding} over the {source}"
                 log.info("Lightspeed X-Series signature matched (%s) for connection %s", reading, connection_id)
                 return reading
-    raise SignatureError("the signature does not match the client secret "
-                         "(tried hex and base64, over the raw body and over the payload field)")
+    raise SignatureError("the signature does not match the app's client secret (tried hex and base64, over "
+                         "the raw body and over the payload field): check the client secret in the Lightspeed "
+                         "developer portal, or the body was changed on its way; the two look the same from here")

@@ -9,9 +9,6 @@ often already COMPLETED; refunds go PENDING → COMPLETED), and the SDK's
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 from typing import Callable
 
 from square.utils.webhooks_helper import verify_signature
@@ -22,8 +19,8 @@ from bridge.identity import normalize_email
 from bridge.model import Customer, Kind, Location, Transaction
 from bridge.money import normalize_currency
 from bridge.untrusted import get_datetime, get_int, get_object, get_str, load_json
+from connectors.square.signature import SIGNATURE_HEADER, diagnose, signature_for
 
-SIGNATURE_HEADER = "x-square-hmacsha256-signature"
 
 
 def _payment(event: dict, connection: ConnectionContext) -> Parsed:
@@ -119,7 +116,8 @@ class SquareConnector(Connector):
     def verify(self, request: InboundRequest, connection: ConnectionContext) -> None:
         signature = request.header(SIGNATURE_HEADER)
         if not signature:
-            raise SignatureError(f"no {SIGNATURE_HEADER} header")
+            raise SignatureError(f"no {SIGNATURE_HEADER} header: Square signs every notification, so this "
+                                 "request did not come from a Square webhook subscription")
         if not connection.signing_keys:
             raise SignatureError("the connection has no Square signature key")
         try:
@@ -130,7 +128,7 @@ class SquareConnector(Connector):
             if verify_signature(request_body=body, signature_header=signature,
                                 signature_key=key, notification_url=request.url):
                 return
-        raise SignatureError("the signature does not match the signing key")
+        raise SignatureError(diagnose(request, signature, connection.signing_keys))
 
     def event_id(self, request: InboundRequest, connection: ConnectionContext) -> str:
         return get_str(load_json(request.body), "event_id")
@@ -153,5 +151,4 @@ class SquareConnector(Connector):
 
     def sign(self, body: bytes, url: str, signing_key: str,
              connection: ConnectionContext | None = None) -> dict[str, str]:
-        digest = hmac.new(signing_key.encode(), url.encode() + body, hashlib.sha256).digest()
-        return {"Content-Type": "application/json", SIGNATURE_HEADER: base64.b64encode(digest).decode()}
+        return {"Content-Type": "application/json", SIGNATURE_HEADER: signature_for(url, body, signing_key)}

@@ -119,7 +119,10 @@ class ToastConnector(Connector):
         found = matching_reading(request.body, signature, connection.signing_keys,
                                  (pinned,) if pinned else READINGS)
         if found is None:
-            raise SignatureError("the signature does not match any of the connection's Toast secrets")
+            tried = ", ".join((pinned,) if pinned else READINGS)
+            raise SignatureError(f"the signature does not match any of the connection's Toast secrets: it "
+                                 f"matched none of the readings ({tried}); check the subscription's secret "
+                                 "in Toast Web, or the body was changed on its way (indistinguishable here)")
         log.info("Toast signature on %s matched the %s reading (secret %d of %d)",
                  connection.id, found[0], found[1] + 1, len(connection.signing_keys))
         # The secret proves the subscription, not the restaurant: one secret

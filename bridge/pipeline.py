@@ -145,12 +145,22 @@ def _upsert(session: Session, event: EventRow, tx: Transaction, context: Connect
     before = _customer_of(existing)
     merged = before.merged_with(tx.customer)
     _set_customer(existing, merged)
-    if existing.status in ("unmatched", "failed") and merged != before:
+    if existing.status in ("unmatched", "failed") and _brings_identity(before, merged):
         existing.status, existing.next_attempt_at = "pending", utcnow()
         existing.lease_until, existing.enqueued_at = None, utcnow()
         existing.reason = f"new customer details from event {event.id}"
         return existing.id
     return None
+
+
+def _brings_identity(before: Customer, merged: Customer) -> bool:
+    """A late identity: something a core can look the customer up by that the
+    sale did not have (a name, or a POS customer id alone, changes nothing)."""
+    return merged.has_identity and identity_of(merged) != identity_of(before)
+
+
+def identity_of(customer: Customer) -> tuple:
+    return customer.email, customer.phone, customer.barcode, customer.loyalty_id
 
 
 def _refresh_for_replay(row: TransactionRow, tx: Transaction, context: ConnectionContext,

@@ -13,6 +13,7 @@ from bridge.dispatch import Dispatcher, NullDispatcher
 from bridge.store import Database
 from bridge.web.admin_api import api as admin_api
 from bridge.web.claim_page import claim_page
+from bridge.web.claims_api import claims_api
 from bridge.web.dashboard import dashboard
 from bridge.web.golive_api import golive_api
 from bridge.web.health import health
@@ -48,6 +49,7 @@ def create_app(config: Config | None = None, dispatcher: Dispatcher | None = Non
     app.register_blueprint(health)
     app.register_blueprint(admin_api)
     app.register_blueprint(golive_api)
+    app.register_blueprint(claims_api)
     app.register_blueprint(dashboard)
     app.register_blueprint(claim_page)
     # Signs the dashboard's session cookie; without a configured secret a

@@ -28,12 +28,11 @@ from sqlalchemy import select, update
 from bridge import connections
 from bridge.delivery import Deliverer
 from bridge.errors import BridgeError
-from bridge.identity import normalize_email, normalize_phone
+from bridge.identity import masked, normalize_email, normalize_phone
 from bridge.model import Kind
 from bridge.money import to_minor
 from bridge.states import refresh_events_of
 from bridge.store import Database
-from bridge.store.sealing import mask
 from bridge.store.tables import AuditRow, ClaimRow, ConnectionRow, TransactionRow, utcnow
 
 log = logging.getLogger("bridge.claims")
@@ -46,6 +45,12 @@ class ClaimInvalid(BridgeError):
     code = "claim_invalid"
     status = 422
     title = "The claim cannot be read"
+
+
+class UnknownClaim(BridgeError):
+    code = "unknown_claim"
+    status = 404
+    title = "No such claim"
 
 
 class ClaimNotRevocable(BridgeError):
@@ -149,16 +154,6 @@ def _identity(given: dict, country: str | None, problems: list[dict]) -> tuple[s
         problems.append({"field": "barcode", "detail": "the card number has no spaces and at most 128 characters"})
         return None, None
     return kind, value
-
-
-def masked(kind: str | None, value: str | None) -> str | None:
-    """What logs and lists may show of an identity."""
-    if not value:
-        return None
-    if kind == "email":
-        local, _, domain = value.partition("@")
-        return f"{local[:1]}***@{domain}"
-    return mask(value)
 
 
 # -- the claim ---------------------------------------------------------------
@@ -283,7 +278,7 @@ def revoke(db: Database, claim_id: int, actor: str) -> ClaimRow:
     with db.session() as session:
         claim = session.get(ClaimRow, claim_id)
         if claim is None:
-            raise ClaimNotRevocable(f"no claim {claim_id}")
+            raise UnknownClaim(f"no claim {claim_id}")
         if claim.outcome != "pending" or claim.transaction_id is None:
             raise ClaimNotRevocable(f"claim {claim_id} is {claim.outcome}: only a claim still being "
                                     "delivered can be revoked")
@@ -301,20 +296,3 @@ def revoke(db: Database, claim_id: int, actor: str) -> ClaimRow:
         session.flush()
         refresh_events_of(session, [claim.transaction_id])
         return claim
-
-
-def claim_view(claim: ClaimRow) -> dict:
-    return {"id": claim.id, "connection_id": claim.connection_id, "transaction_id": claim.transaction_id,
-            "at": claim.at.isoformat(), "remote_addr": claim.remote_addr, "receipt": claim.receipt,
-            "identity_kind": claim.identity_kind, "identity": masked(claim.identity_kind, claim.identity),
-            "outcome": claim.outcome, "reason": claim.reason,
-            "settled_at": claim.settled_at.isoformat() if claim.settled_at else None}
-
-
-def claims_of(db: Database, transaction_ids: list[int]) -> list[dict]:
-    if not transaction_ids:
-        return []
-    with db.session() as session:
-        rows = session.scalars(select(ClaimRow).where(ClaimRow.transaction_id.in_(transaction_ids))
-                               .order_by(ClaimRow.id))
-        return [claim_view(row) for row in rows]

@@ -12,6 +12,8 @@ from bridge.config import Config
 from bridge.dispatch import Dispatcher, NullDispatcher
 from bridge.store import Database
 from bridge.web.admin_api import api as admin_api
+from bridge.web.claim_page import claim_page
+from bridge.web.claims_api import claims_api
 from bridge.web.dashboard import dashboard
 from bridge.web.golive_api import golive_api
 from bridge.web.health import health
@@ -41,12 +43,17 @@ def create_app(config: Config | None = None, dispatcher: Dispatcher | None = Non
     app.extensions["bridge"] = BridgeState(config=config, db=db, dispatcher=dispatcher or NullDispatcher())
     app.extensions["ingest_limits"] = IngestLimits(
         Rate.parse(config.rate_limit), Rate.parse(config.address_rate_limit), config.redis_url)
+    app.extensions["claim_limits"] = IngestLimits(Rate.parse(config.claim_rate_limit),
+                                                  Rate.parse(config.claim_address_rate_limit), config.redis_url,
+                                                  name="claim")
     register_problem_handlers(app)
     app.register_blueprint(hooks)
     app.register_blueprint(health)
     app.register_blueprint(admin_api)
     app.register_blueprint(golive_api)
+    app.register_blueprint(claims_api)
     app.register_blueprint(dashboard)
+    app.register_blueprint(claim_page)
     # Signs the dashboard's session cookie; without a configured secret a
     # restart simply logs dashboard users out.
     app.secret_key = config.secret_key or config.admin_token or secrets.token_hex(32)

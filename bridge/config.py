@@ -41,6 +41,10 @@ class Config:
     address_rate_limit: str = "5000/100"  # per client address
     alert_webhook_url: str | None = None  # state changes are POSTed here (bridge.alerts)
     alert_interval_seconds: float = 30.0  # how often the sweeper looks for state changes
+    # Receipt claims (bridge.claims): a person types a receipt, so a few tries
+    # each, refilled slowly; a connection takes a busy evening's worth.
+    claim_rate_limit: str = "300/1"  # per connection
+    claim_address_rate_limit: str = "10/0.1"  # per client address: 10, then one every 10 s
     embedded_workers: int = 4
     mount_sandbox: bool = True
     testing: bool = False
@@ -70,6 +74,8 @@ class Config:
             retention_seconds=parse_duration(env.get("BRIDGE_RETENTION") or "30d"),
             rate_limit=env.get("BRIDGE_RATE_LIMIT") or "2000/50",
             address_rate_limit=env.get("BRIDGE_ADDRESS_RATE_LIMIT") or "5000/100",
+            claim_rate_limit=env.get("BRIDGE_CLAIM_RATE_LIMIT") or "300/1",
+            claim_address_rate_limit=env.get("BRIDGE_CLAIM_ADDRESS_RATE_LIMIT") or "10/0.1",
             mount_sandbox=_flag(env.get("BRIDGE_SANDBOX"), embedded),
             alert_webhook_url=env.get("BRIDGE_ALERT_WEBHOOK_URL") or None,
         )

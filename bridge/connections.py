@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import socket
 from dataclasses import dataclass
@@ -13,7 +14,7 @@ import phonenumbers
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from bridge import egress, liveness, registry
+from bridge import egress, liveness, receipts, registry
 from bridge.contract import ConnectionContext
 from bridge.errors import ConfigError
 from bridge.money import normalize_currency
@@ -29,7 +30,14 @@ CORE_SETTINGS = {
     "api_base_url": "where the vendor API client goes (tests and staging: a local fake)",
     "rate_limit": "ingest limit for this connection, BURST/PER_SECOND (default BRIDGE_RATE_LIMIT) or off",
     "quiet_after": "a receiving connection with no verified event for this long is quiet (default 24h; e.g. 6h)",
+    "timezone": "the store's IANA time zone (e.g. Australia/Sydney): the local date on its receipts; default UTC",
+    "claims": "on: customers claim an anonymous sale from its receipt at claim_url; default off",
+    "claim_slug": "the claim URL's public name (a-z, 0-9, -); default random, never the connection id",
+    "claim_days": "how many days after the sale a receipt can be claimed (default 14)",
+    "signup_url": "the merchant's loyalty sign-up page, linked when the core does not know a claimant",
 }
+CLAIM_SLUG = re.compile(r"[a-z0-9][a-z0-9-]{1,62}[a-z0-9]")
+DEFAULT_CLAIM_DAYS = 14
 
 
 @dataclass(frozen=True)
@@ -101,7 +109,62 @@ def validate_settings(vendor: str, settings: dict[str, str]) -> dict[str, str]:
             liveness.check_quiet_after(settings["quiet_after"])
     except ValueError as error:
         raise ConfigError(str(error)) from None
+    receipts.zone(settings.get("timezone"))
+    _check_claim_settings(settings)
     return settings
+
+
+def _check_claim_settings(settings: dict[str, str]) -> None:
+    if settings.get("claims", "off") not in ("on", "off"):
+        raise ConfigError("claims must be on or off")
+    slug = settings.get("claim_slug")
+    if slug is not None and not CLAIM_SLUG.fullmatch(slug):
+        raise ConfigError(f"claim_slug {slug!r}: use 3 to 64 lower-case letters, digits and dashes, like cafe-rio")
+    days = settings.get("claim_days")
+    if days is not None and (not str(days).isdigit() or not 1 <= int(days) <= 366):
+        raise ConfigError("claim_days must be a whole number of days from 1 to 366")
+    signup = settings.get("signup_url")
+    if signup is not None and (urlsplit(signup).scheme not in ("http", "https") or not urlsplit(signup).hostname):
+        raise ConfigError(f"signup_url must be an http(s):// address: {signup!r}")
+
+
+def claims_on(row: ConnectionRow) -> bool:
+    return (row.settings or {}).get("claims") == "on"
+
+
+def claim_days(row: ConnectionRow) -> int:
+    return int((row.settings or {}).get("claim_days") or DEFAULT_CLAIM_DAYS)
+
+
+def claim_url(public_url: str, row: ConnectionRow) -> str | None:
+    if not claims_on(row) or not row.claim_slug:
+        return None
+    return f"{public_url.rstrip('/')}/claim/{row.claim_slug}"
+
+
+def _apply_claim_slug(session: Session, row: ConnectionRow) -> None:
+    """Claims on: the connection gets its public slug, random unless one is
+    chosen. The slug is its own identifier: the connection id is the secret
+    webhook URL, and a claim URL is printed on receipts."""
+    settings = dict(row.settings or {})
+    chosen = settings.get("claim_slug")
+    if chosen is None and not claims_on(row):
+        return
+    slug = chosen or row.claim_slug or _random_slug()
+    if slug.lower() == row.id.lower():
+        raise ConfigError("claim_slug must not be the connection id: the webhook URL is a secret")
+    taken = session.scalar(select(ConnectionRow.id).where(ConnectionRow.claim_slug == slug,
+                                                          ConnectionRow.id != row.id))
+    if taken is not None:
+        raise ConfigError(f"claim_slug {slug!r} is taken by another connection; choose another")
+    row.claim_slug = slug
+    settings["claim_slug"] = slug
+    row.settings = settings
+
+
+def _random_slug() -> str:
+    alphabet = "abcdefghijkmnpqrstuvwxyz23456789"  # no 0/o, 1/l: it is typed from paper
+    return "".join(secrets.choice(alphabet) for _ in range(10))
 
 
 def create(db: Database, *, vendor: str, name: str, target: str, target_url: str,
@@ -149,6 +212,7 @@ def create(db: Database, *, vendor: str, name: str, target: str, target_url: str
         settings=settings, status="active",
     )
     with db.session() as session:
+        _apply_claim_slug(session, row)
         session.add(row)
     return NewConnection(row=row, generated_signing_key=generated)
 
@@ -184,6 +248,7 @@ def describe(db: Database, row: ConnectionRow, public_url: str) -> dict:
         "created_at": row.created_at.isoformat(),
         "quiet_after": ctx.setting("quiet_after") or liveness.DEFAULT_QUIET_AFTER,
         **liveness.liveness(db, row),
+        **({"claim_url": url} if (url := claim_url(public_url, row)) else {}),
     }
     view["state_fix"] = liveness.fix_for(view["state"], row, view, registry.get(row.vendor).display_name)
     return view
@@ -199,6 +264,7 @@ def set_settings(db: Database, connection_id: str, changes: dict[str, str]) -> C
             id=row.id, vendor=row.vendor, signing_keys=current.signing_keys, vendor_token=current.vendor_token,
             currency=row.currency, country=row.country, settings=settings))
         row.settings = settings
+        _apply_claim_slug(session, row)
         return row
 
 

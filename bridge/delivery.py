@@ -100,6 +100,22 @@ class Deliverer:
         return self._settle(transaction_id, outcome, attempt,
                             result.raw if result else None, result)
 
+    def deliver_now(self, transaction_id: int) -> str:
+        """Deliver in this process and return the transaction's status; when
+        another worker holds the row, wait for its answer instead (for callers
+        that show the core's answer to a person: `connections test`, a claim)."""
+        if self.deliver(transaction_id) is None:
+            deadline = time.monotonic() + self.lease.total_seconds()
+            while time.monotonic() < deadline and self._in_flight(transaction_id):
+                time.sleep(0.1)
+        with self.db.session() as session:
+            return session.get(TransactionRow, transaction_id).status
+
+    def _in_flight(self, transaction_id: int) -> bool:
+        with self.db.session() as session:
+            row = session.get(TransactionRow, transaction_id)
+            return row.status == "pending" and row.lease_until is not None and row.lease_until > utcnow()
+
     def _key_rotated_since(self, transaction_id: int, key_sent: str) -> bool:
         with self.db.session() as session:
             row = session.get(TransactionRow, transaction_id)

@@ -25,3 +25,13 @@ def normalize_phone(value: str | None, default_country: str | None) -> str | Non
     if not phonenumbers.is_valid_number(number):
         return None
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def masked(kind: str | None, value: str | None) -> str | None:
+    """What logs and support lists may show of a customer's identity."""
+    if not value:
+        return None
+    if kind == "email":
+        local, _, domain = value.partition("@")
+        return f"{local[:1]}***@{domain}"
+    return "…" + value[-4:] if len(value) > 4 else "…"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 import hashlib
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from typing import Any, Mapping
 
 
@@ -80,6 +80,13 @@ class Transaction:
     # The vendor's own revision of the object (Lightspeed sale `version`,
     # Square payment `version`): an event older than one already seen is stale.
     source_version: int | None = None
+    # The store's own business date where the vendor states it (Toast
+    # `businessDate`); otherwise the bridge derives it from occurred_at in the
+    # connection's time zone (bridge.receipts).
+    business_date: date | None = None
+    # The total printed on the receipt, where it differs from amount_minor
+    # (Square's total_money includes the tip that earns no points).
+    receipt_total_minor: int | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.amount_minor, int) or isinstance(self.amount_minor, bool):

@@ -13,7 +13,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from bridge import connections, registry
+from bridge import connections, receipts, registry
 from bridge.contract import ConnectionContext, InboundRequest
 from bridge.dispatch import Dispatcher
 from bridge.errors import EnrichmentUnavailable, PayloadError, SkipTransaction
@@ -145,7 +145,7 @@ def _upsert(session: Session, event: EventRow, tx: Transaction, context: Connect
     before = _customer_of(existing)
     merged = before.merged_with(tx.customer)
     _set_customer(existing, merged)
-    if existing.status in ("unmatched", "failed") and merged != before:
+    if existing.status in ("unmatched", "failed") and _brings_identity(before, merged):
         existing.status, existing.next_attempt_at = "pending", utcnow()
         existing.lease_until, existing.enqueued_at = None, utcnow()
         existing.reason = f"new customer details from event {event.id}"
@@ -153,11 +153,21 @@ def _upsert(session: Session, event: EventRow, tx: Transaction, context: Connect
     return None
 
 
+def _brings_identity(before: Customer, merged: Customer) -> bool:
+    """A late identity: something a core can look the customer up by that the
+    sale did not have (a name, or a POS customer id alone, changes nothing)."""
+    return merged.has_identity and identity_of(merged) != identity_of(before)
+
+
+def identity_of(customer: Customer) -> tuple:
+    return customer.email, customer.phone, customer.barcode, customer.loyalty_id
+
+
 def _refresh_for_replay(row: TransactionRow, tx: Transaction, context: ConnectionContext,
                         event_id: int) -> int | None:
     fresh = _new_row(tx, context)
     for column in ("amount_minor", "currency", "occurred_at", "location_id", "location_name",
-                   "reference", "refund_of", "line_items", "extra"):
+                   "reference", "refund_of", "local_date", "receipt_total_minor", "line_items", "extra"):
         setattr(row, column, getattr(fresh, column))
     _set_customer(row, tx.customer.merged_with(_customer_of(row)))
     row.status, row.reason = fresh.status, fresh.reason or f"replayed (event {event_id})"
@@ -224,6 +234,8 @@ def _new_row(tx: Transaction, context: ConnectionContext) -> TransactionRow:
         source_id=tx.source_id, kind=tx.kind.value, amount_minor=tx.amount_minor, currency=tx.currency,
         occurred_at=tx.occurred_at, location_id=tx.location.id, location_name=tx.location.name,
         reference=tx.reference, refund_of=tx.refund_of, source_version=tx.source_version,
+        local_date=receipts.local_date(tx, context.setting("timezone")),
+        receipt_total_minor=receipts.receipt_total(tx),
         line_items=[item.__dict__ for item in tx.line_items],
         extra={k: v for k, v in dict(tx.metadata).items() if v is not None},
         status=status, reason=reason, next_attempt_at=now, enqueued_at=now, created_at=now, updated_at=now,

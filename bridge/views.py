@@ -10,9 +10,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 
 from bridge import search
+from bridge.identity import masked
 from bridge.search import STATUSES, EventFilter
 from bridge.store import Database
-from bridge.store.tables import AttemptRow, ConnectionRow, EventRow, TransactionRow, utcnow
+from bridge.store.tables import AttemptRow, ClaimRow, ConnectionRow, EventRow, TransactionRow, utcnow
 
 __all__ = ["STATUSES", "list_events", "overview", "show_event"]
 SECRET_HEADERS = ("x-square-hmacsha256-signature", "x-signature", "toast-signature", "authorization",
@@ -86,7 +87,38 @@ def show_event(db: Database, event_id: int) -> dict[str, Any] | None:
                            "purged_at": event.body_purged_at.isoformat() if event.body_purged_at else None,
                            "content_type": event.content_type, "remote_addr": event.remote_addr}
         view["transactions"] = transactions
-        return view
+    # Receipt claims on these sales (bridge.claims): who claimed, when, from where, with what outcome.
+    claimed = claims_of(db, [tx["id"] for tx in transactions])
+    for tx in transactions:
+        tx["claims"] = [claim for claim in claimed if claim["transaction_id"] == tx["id"]]
+    return view
+
+
+def claim_view(claim: ClaimRow) -> dict[str, Any]:
+    """A claim attempt for support: the identity masked, as in the logs."""
+    return {"id": claim.id, "connection_id": claim.connection_id, "transaction_id": claim.transaction_id,
+            "at": claim.at.isoformat(), "remote_addr": claim.remote_addr, "receipt": claim.receipt,
+            "identity_kind": claim.identity_kind, "identity": masked(claim.identity_kind, claim.identity),
+            "outcome": claim.outcome, "reason": claim.reason,
+            "settled_at": claim.settled_at.isoformat() if claim.settled_at else None,
+            "revocable": claim.outcome == "pending"}
+
+
+def claims_of(db: Database, transaction_ids: list[int]) -> list[dict[str, Any]]:
+    if not transaction_ids:
+        return []
+    with db.session() as session:
+        return [claim_view(row) for row in session.scalars(
+            select(ClaimRow).where(ClaimRow.transaction_id.in_(transaction_ids)).order_by(ClaimRow.id))]
+
+
+def list_claims(db: Database, connection_id: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+    """The newest claim attempts, every outcome (refused ones too)."""
+    query = select(ClaimRow).order_by(ClaimRow.id.desc()).limit(limit)
+    if connection_id:
+        query = query.where(ClaimRow.connection_id == connection_id)
+    with db.session() as session:
+        return [claim_view(row) for row in session.scalars(query)]
 
 
 PROBLEM_STATUSES = ("failed", "unmatched", "paused")

@@ -76,6 +76,15 @@ def add_org() -> Response | tuple[Response, int]:
     return jsonify(org.as_dict()), 201
 
 
+@control_blueprint.post("/_sandbox/orgs/<org_name>/customers")
+def add_customer(org_name: str) -> Response | tuple[Response, int]:
+    try:
+        customer = current_ledger().add_customer(org_name, json_object_body())
+    except SpecError as error:
+        return _spec_error_response(error)
+    return jsonify(customer.as_dict()), 201
+
+
 @control_blueprint.post("/_sandbox/orgs/<org_name>/rotate-key")
 def rotate_key(org_name: str) -> Response:
     body = json_object_body() or {}

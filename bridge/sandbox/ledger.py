@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable
 
-from .models import APIS, Organization, SpecError, organization_from_spec
+from .models import APIS, Customer, Organization, SpecError, customer_from_spec, organization_from_spec
 
 RATE_WINDOW_SECONDS = 60.0
 
@@ -45,8 +45,10 @@ class Outcome:
 
 def _is_replayable(status: int) -> bool:
     # Only outcomes that a retry would reproduce are stored. 401, 429, 5xx and
-    # injected faults are transient or about the key, so a retry must be processed.
-    return 200 <= status < 300 or status in (400, 404)
+    # injected faults are transient or about the key, so a retry must be
+    # processed; so is a 404: the customer may sign up, and the sale that found
+    # nobody then awards under its own key.
+    return 200 <= status < 300 or status == 400
 
 
 @dataclass
@@ -121,6 +123,18 @@ class SandboxLedger:
         with self._lock:
             self._add_org_locked(org)
         return org
+
+    def add_customer(self, org_name: str, spec: Any) -> Customer:
+        """A sign-up: the customer is known from the next request on."""
+        customer = customer_from_spec(spec)
+        with self._lock:
+            org = self._orgs.get(org_name)
+            if org is None:
+                raise UnknownOrgError(f"no org named {org_name!r}")
+            if customer.id in org.customers:
+                raise ConflictError(f"customer {customer.id!r} already exists")
+            org.customers[customer.id] = customer
+        return customer
 
     def _add_org_locked(self, org: Organization) -> None:
         # Org names are unique across both APIs so control routes can name an org alone.

@@ -3,10 +3,10 @@ wakes workers up, and the sweeper re-finds anything due from these rows."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 
 from sqlalchemy import (
-    JSON, false, BigInteger, DateTime, ForeignKey, Index, Integer, LargeBinary, MetaData,
+    JSON, false, BigInteger, Date, DateTime, ForeignKey, Index, Integer, LargeBinary, MetaData,
     String, Text, TypeDecorator, UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -69,6 +69,9 @@ class ConnectionRow(Base):
     # The connection state (bridge.liveness) last announced to the operator's
     # alert webhook, so a restart does not announce it again.
     announced_state: Mapped[str | None] = mapped_column(String(16))
+    # The public claim page's identifier (bridge.claims), never the id: the
+    # webhook URL is a secret, the claim URL is printed on receipts.
+    claim_slug: Mapped[str | None] = mapped_column(String(64), unique=True)
 
 
 class EventRow(Base):
@@ -127,6 +130,8 @@ class TransactionRow(Base):
         Index("ix_transactions_email", "customer_email"),
         Index("ix_transactions_phone", "customer_phone"),
         Index("ix_transactions_reference", "reference"),
+        # A receipt claim is one lookup: the receipt number on that local date.
+        Index("ix_transactions_receipt", "connection_id", "reference", "local_date"),
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
@@ -149,6 +154,10 @@ class TransactionRow(Base):
     reference: Mapped[str | None] = mapped_column(String(255))
     refund_of: Mapped[str | None] = mapped_column(String(255))
     source_version: Mapped[int | None] = mapped_column(BigInteger)
+    # What a customer reads on the receipt: the store's local date of the sale
+    # (bridge.receipts) and the printed total, in minor units.
+    local_date: Mapped[date | None] = mapped_column(Date)
+    receipt_total_minor: Mapped[int | None] = mapped_column(BigInteger)
     line_items: Mapped[list] = mapped_column(JSON, default=list)
     extra: Mapped[dict] = mapped_column("metadata", JSON, default=dict)
     # pending|delivered|unmatched|failed|skipped|paused
@@ -192,6 +201,33 @@ class AttemptRow(Base):
     outcome: Mapped[str] = mapped_column(String(16))  # delivered|retry|paused|unmatched|failed
     reason: Mapped[str | None] = mapped_column(Text)
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ClaimRow(Base):
+    """One attempt to claim a sale from its receipt, whatever came of it.
+
+    outcome: invalid | rate_limited | not_found | pending (delivering) |
+    claimed | customer_unknown | revoked. The identity is kept here for
+    support; logs only ever see it masked.
+    """
+
+    __tablename__ = "claims"
+    __table_args__ = (Index("ix_claims_connection_at", "connection_id", "at"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    connection_id: Mapped[str] = mapped_column(ForeignKey("connections.id"))
+    transaction_id: Mapped[int | None] = mapped_column(ForeignKey("transactions.id"), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    remote_addr: Mapped[str | None] = mapped_column(String(64))
+    receipt: Mapped[str | None] = mapped_column(String(255))
+    identity_kind: Mapped[str | None] = mapped_column(String(16))  # email|phone|barcode
+    identity: Mapped[str | None] = mapped_column(String(320))
+    outcome: Mapped[str] = mapped_column(String(20))
+    reason: Mapped[str | None] = mapped_column(Text)
+    # The sale's customer before the claim, restored if the core does not know
+    # the claimant or support revokes the claim.
+    prior_customer: Mapped[dict | None] = mapped_column(JSON)
+    settled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class RejectionRow(Base):

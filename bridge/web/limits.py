@@ -109,11 +109,11 @@ class SharedBuckets:
 
 class IngestLimits:
     def __init__(self, connection_rate: Rate | None, address_rate: Rate | None,
-                 redis_url: str | None = None) -> None:
+                 redis_url: str | None = None, name: str = "ingest") -> None:
         self.connection_rate, self.address_rate = connection_rate, address_rate
-        if redis_url:
-            self.connections = SharedBuckets(redis_url, "bridge:ingest-limit:connection:")
-            self.addresses = SharedBuckets(redis_url, "bridge:ingest-limit:address:")
+        if redis_url:  # `name` keeps each kind of limit in buckets of its own
+            self.connections = SharedBuckets(redis_url, f"bridge:{name}-limit:connection:")
+            self.addresses = SharedBuckets(redis_url, f"bridge:{name}-limit:address:")
         else:
             self.connections, self.addresses = Buckets(), Buckets()
 

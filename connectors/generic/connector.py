@@ -13,7 +13,6 @@ import base64
 import hashlib
 import secrets
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bridge.contract import ConnectionContext, Connector, InboundRequest, Parsed
 from bridge.errors import ConfigError, PayloadError, ValidationFailed
@@ -51,12 +50,7 @@ class GenericConnector(Connector):
         mode = connection.setting("auth", auth.API_KEY)
         if mode not in auth.AUTH_MODES:
             raise ConfigError(f"auth must be {' or '.join(auth.AUTH_MODES)}, not {mode!r}")
-        zone = connection.setting("timezone")
-        if zone:
-            try:
-                ZoneInfo(str(zone))
-            except (ZoneInfoNotFoundError, ValueError):
-                raise ConfigError(f"unknown timezone {zone!r}; use an IANA name like Australia/Sydney") from None
+        # `timezone` is a core setting, checked by bridge.connections.
 
     def verify(self, request: InboundRequest, connection: ConnectionContext) -> None:
         auth.refuse_secrets_in_query(request.query, connection.signing_keys)

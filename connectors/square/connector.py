@@ -49,6 +49,7 @@ def _payment(event: dict, connection: ConnectionContext) -> Parsed:
         reference=get_str(payment, "receipt_number", required=False),
         # Webhook payloads carry an integer version (the SDK model omits it).
         source_version=get_int(payment, "version", required=False),
+        receipt_total_minor=get_int(payment, "total_money.amount", required=False),
         metadata={
             "order_id": get_str(payment, "order_id", required=False),
             "receipt_url": get_str(payment, "receipt_url", required=False),

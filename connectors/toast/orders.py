@@ -155,7 +155,7 @@ class OrderReader:
             amount_minor=0 if self.currency == CURRENCY_FROM_TOAST else minor_units(amount, self.currency),
             currency=self.currency, occurred_at=occurred or self.fallback_time,
             customer=customer, location=Location(id=self.restaurant), reference=check.text("displayNumber"),
-            refund_of=refund_of,
+            refund_of=refund_of, business_date=self.order.business_date("businessDate"),
             metadata={"amount": str(amount), "order_guid": self.order_guid, "check_guid": check.text("guid"),
                       "restaurant_guid": self.restaurant, "payment_status": check.text("paymentStatus"),
                       "order_source": self.order.text("source")},

@@ -9,7 +9,7 @@ support engineer sees which check was wrong.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from decimal import Decimal
 from typing import Any
 
@@ -85,6 +85,16 @@ class Node:
         if isinstance(value, bool) or not isinstance(value, (int, Decimal)):
             raise PayloadError("expected a number", path=path)
         return Decimal(value)
+
+    def business_date(self, key: str) -> date | None:
+        """Toast's `businessDate` is an integer yyyymmdd (cut at the closeout hour)."""
+        value, path = self._get(key)
+        if value is None:
+            return None
+        try:
+            return datetime.strptime(str(int(value)), "%Y%m%d").date()
+        except (TypeError, ValueError):
+            raise PayloadError(f"not a yyyymmdd business date: {value!r}", path=path) from None
 
     def when(self, key: str) -> datetime | None:
         """Toast writes `...30.223+0000` in orders and `...01.050Z` in envelopes."""

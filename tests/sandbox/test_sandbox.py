@@ -192,10 +192,18 @@ def test_same_idempotency_key_replays_the_stored_response(client):
     assert len(client.get("/_sandbox/ledger").json) == 3
 
 
-def test_stored_404_is_replayed_but_401_is_not_stored(client):
-    miss = cockato(client, {"amount": 100, "barcode": "NOPE"}, **{"Idempotency-Key": "k"})
-    replay = cockato(client, {"amount": 100, "barcode": "LOYAL-0001"}, **{"Idempotency-Key": "k"})
-    assert replay.status_code == 404 and replay.get_data() == miss.get_data()
+def test_a_404_and_a_401_are_not_stored(client):
+    miss = cockato(client, {"amount": 100, "barcode": "NEW-0003"}, **{"Idempotency-Key": "k"})
+    assert miss.status_code == 404
+    signed_up = client.post("/_sandbox/orgs/demo-bakery/customers", json={"id": "cus_cleo", "barcode": "NEW-0003"})
+    assert signed_up.status_code == 201
+    retry = cockato(client, {"amount": 100, "barcode": "NEW-0003"}, **{"Idempotency-Key": "k"})
+    assert retry.status_code == 200 and "Idempotent-Replayed" not in retry.headers
+    again = cockato(client, {"amount": 100, "barcode": "NEW-0003"}, **{"Idempotency-Key": "k"})
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert [e["customer_id"] for e in client.get("/_sandbox/ledger").json] == ["cus_cleo"]
+    assert client.post("/_sandbox/orgs/demo-bakery/customers", json={"id": "cus_cleo"}).status_code == 409
+    assert client.post("/_sandbox/orgs/nope/customers", json={"id": "cus_x"}).status_code == 404
     assert xtarly(client, {"amount": 100, "customerId": "cus_alice"}, key="bad", **{"Idempotency-Key": "k2"}).status_code == 401
     assert xtarly(client, {"amount": 100, "customerId": "cus_alice"}, **{"Idempotency-Key": "k2"}).status_code == 200
 

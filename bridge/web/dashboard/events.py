@@ -6,7 +6,7 @@ import json
 
 from flask import flash, redirect, render_template, request, url_for
 
-from bridge import connections, replay, views
+from bridge import claims, connections, replay, views
 from bridge.errors import BadFilter, NotFound
 from bridge.search import STATUSES, EventFilter
 from bridge.web.dashboard import queries
@@ -126,3 +126,16 @@ def replay_event(event_id: str):
     flash("Replay requested: the event is parsed again and sent under the same idempotency key, "
           "so it can never award twice. This page updates by itself.", "ok")
     return redirect(url_for("dashboard.event_detail", event_id=number))
+
+
+@dashboard.post("/claims/<int:claim_id>/revoke")
+def revoke_claim(claim_id: int):
+    """Support takes back a claim not delivered yet (bridge.claims.revoke)."""
+    event_id = _event_id(request.form.get("event_id", ""))
+    try:
+        claims.revoke(bridge().db, claim_id, actor())
+    except (claims.ClaimNotRevocable, claims.UnknownClaim) as refused:
+        flash(refused.message, "error")
+    else:
+        flash(f"Claim {claim_id} revoked: the sale is unmatched and can be claimed again.", "ok")
+    return redirect(url_for("dashboard.event_detail", event_id=event_id))

@@ -31,7 +31,7 @@ def csrf_token() -> str:
     return token
 
 
-def _check_csrf() -> None:
+def check_csrf() -> None:
     sent = request.form.get("csrf_token") or request.headers.get("X-CSRF-Token") or ""
     expected = session.get("csrf") or ""
     if not (sent and expected and hmac.compare_digest(sent.encode(), expected.encode())):
@@ -64,7 +64,7 @@ def _guard():
                 flash("Your session ended (the admin token changed). Sign in again.", "error")
             return redirect(url_for("dashboard.login", next=_safe_next(request.full_path)))
     if request.method == "POST":
-        _check_csrf()
+        check_csrf()
     return None
 
 

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from bridge import registry, rejections
 from bridge.contract import ConnectionContext
 from bridge.errors import ConfigError
+from bridge.durations import parse_duration
 from bridge.money import normalize_currency
 from bridge.store import Database
 from bridge.store.sealing import mask
@@ -29,7 +30,10 @@ CORE_SETTINGS = {
     "refunds": "skip (default) or negative: post completed refunds as negative amounts",
     "api_base_url": "where the vendor API client goes (tests and staging: a local fake)",
     "rate_limit": "ingest limit for this connection, BURST/PER_SECOND (default BRIDGE_RATE_LIMIT) or off",
+    "reconcile_every": "how often the vendor's API is read for sales no webhook brought "
+                       "(a duration: 30s, 15m, 1h; default 15m; 0 turns it off)",
 }
+RECONCILE_EVERY_DEFAULT = "15m"
 
 
 @dataclass(frozen=True)
@@ -101,9 +105,19 @@ def validate_settings(vendor: str, settings: dict[str, str]) -> dict[str, str]:
         raise ConfigError("refunds must be skip or negative")
     try:
         Rate.parse(settings.get("rate_limit"))
+        reconcile_every_seconds(settings)
     except ValueError as error:
         raise ConfigError(str(error)) from None
     return settings
+
+
+def reconcile_every_seconds(settings: dict) -> float:
+    """The connection's reconciliation interval; 0: off."""
+    text = str(settings.get("reconcile_every") or RECONCILE_EVERY_DEFAULT)
+    seconds = parse_duration(text)
+    if 0 < seconds < 30:
+        raise ValueError(f"reconcile_every must be 0 (off) or at least 30s, not {text!r}")
+    return seconds
 
 
 def create(db: Database, *, vendor: str, name: str, target: str, target_url: str,
@@ -183,8 +197,19 @@ def describe(db: Database, row: ConnectionRow, public_url: str) -> dict:
         "currency": row.currency, "country": row.country, "settings": ctx.settings,
         "status": row.status, "status_reason": row.status_reason,
         "created_at": row.created_at.isoformat(),
+        "vendor_token_rejected_at": row.vendor_token_rejected_at.isoformat() if row.vendor_token_rejected_at else None,
+        "vendor_token_rejection": row.vendor_token_rejection,
         **rejections.summary(db, row.id),
+        **_reconcile_summary(db, row.id),
     }
+
+
+def _reconcile_summary(db: Database, connection_id: str) -> dict:
+    from bridge.reconcile import last_run, run_view
+
+    run = last_run(db, connection_id)
+    return {"last_reconcile_at": run.finished_at.isoformat() if run and run.finished_at else None,
+            "last_reconcile": run_view(run) if run else None}
 
 
 def set_settings(db: Database, connection_id: str, changes: dict[str, str]) -> ConnectionRow:
@@ -217,6 +242,8 @@ def rotate(db: Database, connection_id: str, *, target_key: str | None = None,
             row.signing_keys = db.sealer.seal(_keys_json(keys[-8:]))
         if vendor_token:
             row.vendor_token = db.sealer.seal(vendor_token)
+            # A new token is asked again: the next reconciliation resumes.
+            row.vendor_token_rejected_at, row.vendor_token_rejection = None, None
         return row
 
 

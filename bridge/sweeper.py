@@ -9,6 +9,7 @@ from datetime import timedelta
 from sqlalchemy import or_, select, update
 
 from bridge.dispatch import Dispatcher
+from bridge.reconcile import due_connections
 from bridge.store import Database
 from bridge.store.tables import EventRow, ReplayJobRow, TransactionRow, utcnow
 
@@ -46,4 +47,8 @@ def sweep(db: Database, dispatcher: Dispatcher, in_flight_seconds: float = 30.0)
     for job_id in jobs:
         dispatcher.replay_job(job_id)
     found["replay_jobs"] = len(jobs)
+    reconciles = due_connections(db, in_flight, now)
+    for connection_id in reconciles:
+        dispatcher.reconcile(connection_id)
+    found["reconciles"] = len(reconciles)
     return found

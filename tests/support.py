@@ -39,7 +39,7 @@ def fixture_request_body(vendor: str, name: str) -> bytes:
 
 class RecordingDispatcher:
     def __init__(self) -> None:
-        self.jobs: deque[tuple[str, int]] = deque()
+        self.jobs: deque[tuple[str, int | str]] = deque()
 
     def process_event(self, event_id: int) -> None:
         self.jobs.append(("process_event", event_id))
@@ -49,6 +49,9 @@ class RecordingDispatcher:
 
     def replay_job(self, job_id: int) -> None:
         self.jobs.append(("replay_job", job_id))
+
+    def reconcile(self, connection_id: str) -> None:
+        self.jobs.append(("reconcile", connection_id))
 
     def ping(self) -> str:
         return "ok"

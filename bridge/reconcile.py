@@ -27,14 +27,14 @@ from sqlalchemy import func, or_, select, update
 
 from bridge import connections, registry
 from bridge.contract import ConnectionContext, Connector, InboundRequest, ReconcilePage, ReconcileWindow, VendorSale
-from bridge.dispatch import Dispatcher
+from bridge.dispatch import Dispatcher, NullDispatcher
 from bridge.errors import (
     PayloadError,
     ReconcileUnavailable,
     VendorAPIUnavailable,
     VendorTokenRejected,
 )
-from bridge.inbox import store_event
+from bridge.inbox import store_events
 from bridge.store import Database
 from bridge.store.tables import ConnectionRow, EventRow, ReconcileRunRow, TransactionRow, utcnow
 from bridge.web.limits import Buckets, Rate
@@ -142,6 +142,8 @@ class Reconciler:
     def __init__(self, db: Database, dispatcher: Dispatcher, public_url: str,
                  sleep: Callable[[float], None] = time.sleep) -> None:
         self.db, self.dispatcher, self.public_url, self.sleep = db, dispatcher, public_url, sleep
+        # The CLI's NullDispatcher wakes nobody: its events are left to the sweeper.
+        self.wakes_workers = not isinstance(dispatcher, NullDispatcher)
 
     # -- entry points -----------------------------------------------------------
     def run(self, connection_id: str, window: ReconcileWindow, *, dry_run: bool = False,
@@ -206,8 +208,8 @@ class Reconciler:
             except (VendorAPIUnavailable, ReconcileUnavailable, PayloadError) as error:
                 self._stop(result, f"{error.message}; the next run resumes from here")
                 return
-            for sale in page.sales:
-                self._take(connector, context, sale, result.counts, dry_run)
+            if page.sales:
+                self._take(connector, context, list(page.sales), result.counts, dry_run)
             cursor = page.cursor
             if run_id is not None:
                 self._checkpoint(run_id, context.id, cursor, result.counts)
@@ -239,47 +241,58 @@ class Reconciler:
                 self.sleep(delay)
         raise AssertionError("unreachable")
 
-    def _take(self, connector: Connector, context: ConnectionContext, sale: VendorSale,
+    def _take(self, connector: Connector, context: ConnectionContext, sales: list[VendorSale],
               counts: Counts, dry_run: bool) -> None:
-        counts.seen += 1
-        verdict = self._verdict(connector, context, sale)
-        if verdict in ("known", "skipped"):
-            setattr(counts, verdict, getattr(counts, verdict) + 1)
-            return
-        if verdict == "error":
-            counts.errors += 1  # stored all the same: it fails visibly, replayable after a fix
+        """Count one page's sales and store the new ones, in one transaction."""
+        counts.seen += len(sales)
+        verdicts = self._verdicts(connector, context, sales)
+        to_store = []
+        for sale, verdict in zip(sales, verdicts):
+            if verdict in ("known", "skipped"):
+                setattr(counts, verdict, getattr(counts, verdict) + 1)
+                continue
+            if verdict == "error":
+                counts.errors += 1  # stored all the same: it fails visibly, replayable after a fix
+            to_store.append((sale, verdict))
         if dry_run:
+            counts.new += sum(verdict == "new" for _, verdict in to_store)
+            return
+        if not to_store:
+            return
+        stored = store_events(self.db, connection_id=context.id, vendor=context.vendor, source="reconcile",
+                              requests=[(sale.event_id, self._request(context, sale)) for sale, _ in to_store],
+                              woken=self.wakes_workers)
+        for (_, verdict), event in zip(to_store, stored):
+            if not event.created:
+                counts.known += 1
+                continue
             counts.new += verdict == "new"
-            return
-        stored = store_event(self.db, connection_id=context.id, vendor=context.vendor,
-                             vendor_event_id=sale.event_id, request=self._request(context, sale),
-                             source="reconcile")
-        if not stored.created:
-            counts.known += 1
-            return
-        counts.new += verdict == "new"
-        self.dispatcher.process_event(stored.event_id)
+            self.dispatcher.process_event(event.event_id)
 
-    def _verdict(self, connector: Connector, context: ConnectionContext, sale: VendorSale) -> str:
-        """known | skipped | new | error (the connector cannot read it)."""
+    def _verdicts(self, connector: Connector, context: ConnectionContext, sales: list[VendorSale]) -> list[str]:
+        """known | skipped | new | error (the connector cannot read it), per sale."""
         with self.db.session() as session:
-            if session.scalar(select(EventRow.id).where(
-                    EventRow.connection_id == context.id, EventRow.vendor_event_id == sale.event_id[:255])):
-                return "known"
-        try:
-            parsed = connector.parse(self._request(context, sale), context)
-        except PayloadError as error:
-            log.warning("reconcile %s: cannot read %s: %s", context.id, sale.event_id, error.message)
-            return "error"
-        if parsed.skip_reason:
-            return "skipped"
-        keys = {tx.idempotency_key for tx in parsed.transactions}
-        if not keys:
-            return "skipped"
+            stored_events = set(session.scalars(select(EventRow.vendor_event_id).where(
+                EventRow.connection_id == context.id,
+                EventRow.vendor_event_id.in_([sale.event_id[:255] for sale in sales]))))
+        keys_of: list[set[str] | str] = []
+        for sale in sales:
+            if sale.event_id[:255] in stored_events:
+                keys_of.append("known")
+                continue
+            try:
+                parsed = connector.parse(self._request(context, sale), context)
+            except PayloadError as error:
+                log.warning("reconcile %s: cannot read %s: %s", context.id, sale.event_id, error.message)
+                keys_of.append("error")
+                continue
+            keys = {tx.idempotency_key for tx in parsed.transactions}
+            keys_of.append("skipped" if parsed.skip_reason or not keys else keys)
+        wanted = set().union(*(keys for keys in keys_of if isinstance(keys, set)))
         with self.db.session() as session:
-            stored = set(session.scalars(select(TransactionRow.idempotency_key).where(
-                TransactionRow.idempotency_key.in_(keys))))
-        return "known" if stored == keys else "new"
+            existing = set(session.scalars(select(TransactionRow.idempotency_key).where(
+                TransactionRow.idempotency_key.in_(wanted)))) if wanted else set()
+        return [keys if isinstance(keys, str) else ("known" if keys <= existing else "new") for keys in keys_of]
 
     def _request(self, context: ConnectionContext, sale: VendorSale) -> InboundRequest:
         return InboundRequest(body=sale.body, headers={"content-type": "application/json"},

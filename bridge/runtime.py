@@ -3,6 +3,8 @@ and Celery tasks both call these; neither holds business logic of its own."""
 
 from __future__ import annotations
 
+import logging
+
 import httpx
 
 from bridge.config import Config
@@ -15,6 +17,8 @@ from bridge.retention import purge
 from bridge.store import Database
 from bridge.store.tables import ConnectionRow
 from bridge.sweeper import sweep
+
+log = logging.getLogger("bridge.runtime")
 
 
 class Work:
@@ -42,10 +46,15 @@ class Work:
         with self.db.session() as session:
             row = session.get(ConnectionRow, connection_id)
             every = every_of(dict(row.settings or {})) if row is not None else None
-        if every is not None:
+        if every is None:
+            return
+        try:
             self.reconciler.run_scheduled(connection_id, every)
+        except Exception:  # a connector bug: the run keeps its cursor and is resumed next time
+            log.exception("reconciliation of %s failed", connection_id)
 
     def sweep(self) -> dict[str, int]:
-        found = sweep(self.db, self.dispatcher, self.config.requeue_after_seconds)
+        found = sweep(self.db, self.dispatcher, self.config.requeue_after_seconds,
+                      reconcile=self.config.scheduled_reconcile)
         found["purged"] = purge(self.db, self.config.retention_seconds)
         return found

@@ -16,9 +16,11 @@ from bridge.store.tables import EventRow, ReplayJobRow, TransactionRow, utcnow
 BATCH = 500
 
 
-def sweep(db: Database, dispatcher: Dispatcher, in_flight_seconds: float = 30.0) -> dict[str, int]:
+def sweep(db: Database, dispatcher: Dispatcher, in_flight_seconds: float = 30.0,
+          reconcile: bool = True) -> dict[str, int]:
     """Wake a worker for every due row not enqueued in the last `in_flight_seconds`
-    (a row enqueued that recently is taken to be queued or running)."""
+    (a row enqueued that recently is taken to be queued or running), and, with
+    `reconcile`, for every connection whose reconciliation is due."""
     now = utcnow()
     in_flight = timedelta(seconds=in_flight_seconds)
     found = {}
@@ -47,7 +49,7 @@ def sweep(db: Database, dispatcher: Dispatcher, in_flight_seconds: float = 30.0)
     for job_id in jobs:
         dispatcher.replay_job(job_id)
     found["replay_jobs"] = len(jobs)
-    reconciles = due_connections(db, in_flight, now)
+    reconciles = due_connections(db, in_flight, now) if reconcile else []
     for connection_id in reconciles:
         dispatcher.reconcile(connection_id)
     found["reconciles"] = len(reconciles)

@@ -61,7 +61,8 @@ class Harness:
     def __init__(self, database_url: str, real_http: bool = False, **config_overrides) -> None:
         self.config = replace(Config(database_url=database_url, public_url=PUBLIC_URL, testing=True,
                                      mount_sandbox=True, allow_private_targets=True,
-                                     delivery_timeout_seconds=2.0), **config_overrides)
+                                     delivery_timeout_seconds=2.0, scheduled_reconcile=False),
+                              **config_overrides)
         self.db = Database(self.config.database_url, self.config.secret_key)
         self.db.upgrade()
         self.dispatcher = RecordingDispatcher()

@@ -23,6 +23,11 @@ DEFAULT_SINCE = "24h"
 CONFIRM_ABOVE = 300
 
 
+def interactive() -> bool:
+    """Only a person at a terminal is asked; a script or cron job never waits on a prompt."""
+    return sys.stdin.isatty()
+
+
 def parse_since(text: str, now: datetime) -> datetime:
     """An ISO 8601 time (a date or a naive time is UTC), or a duration back from now."""
     try:
@@ -98,7 +103,7 @@ def _reconcilable_ids(db) -> list[str]:
 
 def _reconcile_one(reconciler: Reconciler, connection_id: str, window: ReconcileWindow,
                    dry_run: bool, yes: bool, as_json: bool) -> dict:
-    if not dry_run and not yes and sys.stdin.isatty():
+    if not dry_run and not yes and interactive():
         counted = _with_progress(connection_id, "counting", lambda progress: reconciler.run(
             connection_id, window, dry_run=True, progress=progress))
         if counted.status == "finished" and counted.counts.new > CONFIRM_ABOVE:

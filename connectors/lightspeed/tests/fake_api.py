@@ -26,16 +26,41 @@ COMPLETED = {"CLOSED", "ONACCOUNT_CLOSED", "LAYBY_CLOSED"}
 
 
 class FakeLightspeed:
-    def __init__(self, respx_mock, inclusive_after: bool = False) -> None:
+    """Behind respx (`respx_mock`) in this process, or, with `wsgi_app()` on
+    a LiveServer, behind a real loopback port for other threads and processes
+    (api_base_url = that server's URL)."""
+
+    def __init__(self, respx_mock=None, inclusive_after: bool = False, base: str = API) -> None:
         self.sales: dict[str, dict] = {}
         self.version = 7_000_000
         self.inclusive_after = inclusive_after  # the other reading of `after`
         self.failures: deque[httpx.Response | Exception] = deque()  # answered first, in order
         self.list_calls: list[dict] = []
-        self.list_route = respx_mock.get(f"{API}/api/2.0/sales").mock(side_effect=self._list)
-        respx_mock.get(url__regex=rf"{API}/api/2.0/sales/(?P<sale_id>[^/?]+)$").mock(side_effect=self._sale)
-        respx_mock.get(url__regex=rf"{API}/api/2.0/customers/(?P<customer_id>[^/?]+)$").mock(
-            side_effect=self._customer)
+        if respx_mock is not None:
+            self.list_route = respx_mock.get(f"{base}/api/2.0/sales").mock(side_effect=self._list)
+            respx_mock.get(url__regex=rf"{base}/api/2.0/sales/(?P<sale_id>[^/?]+)$").mock(side_effect=self._sale)
+            respx_mock.get(url__regex=rf"{base}/api/2.0/customers/(?P<customer_id>[^/?]+)$").mock(
+                side_effect=self._customer)
+
+    def wsgi_app(self):
+        """The same answers as a WSGI app."""
+        from werkzeug.wrappers import Request, Response
+
+        def app(environ, start_response):
+            incoming = Request(environ)
+            request = httpx.Request(incoming.method, incoming.url, headers=dict(incoming.headers))
+            path = incoming.path
+            if path == "/api/2.0/sales":
+                answer = self._list(request)
+            elif path.startswith("/api/2.0/sales/"):
+                answer = self._sale(request, path.rsplit("/", 1)[1])
+            elif path.startswith("/api/2.0/customers/"):
+                answer = self._customer(request, path.rsplit("/", 1)[1])
+            else:
+                answer = httpx.Response(404)
+            return Response(answer.content, status=answer.status_code,
+                            content_type="application/json")(environ, start_response)
+        return app
 
     def add_sale(self, *, status: str = "CLOSED", customer_id: str | None = ALICE_ID,
                  total_price: float = 20, total_tax: float = 3, at: str = "2026-12-01T10:00:00+00:00",

@@ -302,3 +302,31 @@ def test_original_sale_dates_reach_the_core(harness, fake, target, where):
     for name in where:
         sent = sent[name]
     assert (attempt.outcome, sent) == ("delivered", "2026-11-03T08:15:00Z")
+
+
+def test_the_dashboard_shows_what_the_last_run_found_and_a_refused_token(harness, fake):
+    connection = connect(harness)
+    fake.add_sale()
+    fake.add_sale()
+    reconcile(harness, connection)
+    page = harness.client.get("/admin/connections").get_data(as_text=True)
+    assert "Found 2 missed sales on" in page
+    fake.failures.append(httpx.Response(403))
+    reconcile(harness, connection)
+    page = harness.client.get("/admin/connections").get_data(as_text=True)
+    assert "The vendor refused the API token on" in page and "refused the connection&#39;s API token (403)" in page
+
+
+def test_connections_check_shows_the_refused_token_until_it_is_rotated(harness, fake):
+    from bridge.golive.check import run_check
+
+    connection = connect(harness)
+    fake.failures.append(httpx.Response(401))
+    reconcile(harness, connection)
+    report = run_check(harness.db, harness.config, connection.id, http=harness.http)
+    [vendor] = [item for item in report["checks"] if item["name"] == "vendor_api"]
+    assert not vendor["ok"] and "refused the API token on" in vendor["detail"] and "--vendor-token" in vendor["fix"]
+    connections.rotate(harness.db, connection.id, vendor_token=TOKEN)
+    report = run_check(harness.db, harness.config, connection.id, http=harness.http)
+    [vendor] = [item for item in report["checks"] if item["name"] == "vendor_api"]
+    assert "refused the API token on" not in vendor["detail"]  # asked live again (the fake has no /retailer)

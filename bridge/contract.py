@@ -92,6 +92,8 @@ class VendorSale:
 
     event_id: str
     body: bytes
+    # Stored with it, as a webhook's headers are (Toast: the restaurant the order is from).
+    headers: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

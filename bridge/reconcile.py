@@ -295,7 +295,7 @@ class Reconciler:
         return [keys if isinstance(keys, str) else ("known" if keys <= existing else "new") for keys in keys_of]
 
     def _request(self, context: ConnectionContext, sale: VendorSale) -> InboundRequest:
-        return InboundRequest(body=sale.body, headers={"content-type": "application/json"},
+        return InboundRequest(body=sale.body, headers={"content-type": "application/json", **sale.headers},
                               url=connections.webhook_url(self.public_url, context.id),
                               content_type="application/json", remote_addr=None,
                               received_at=utcnow(), source="reconcile")

@@ -44,6 +44,11 @@ def get_json(name: str, url: str, *, headers: dict[str, str], params: dict[str, 
     `json.dumps` of its object, and a float's shortest repr gives back the
     vendor's own literal (`9.52174`), which the connector then reads as a
     Decimal, exactly."""
+    return read_json(name, get(name, url, headers=headers, params=params))
+
+
+def get(name: str, url: str, *, headers: dict[str, str], params: dict[str, Any] | None = None) -> httpx.Response:
+    """GET, with the answer checked (anything but a 2xx raises)."""
     try:
         response = http().get(url, params=params, headers=headers)
     except httpx.TimeoutException as error:
@@ -51,6 +56,10 @@ def get_json(name: str, url: str, *, headers: dict[str, str], params: dict[str, 
     except httpx.HTTPError as error:
         raise VendorAPIUnavailable(f"{name} API unreachable ({type(error).__name__})") from None
     check_answer(name, response)
+    return response
+
+
+def read_json(name: str, response: httpx.Response) -> Any:
     try:
         return json.loads(response.content)
     except (ValueError, RecursionError):

@@ -45,6 +45,9 @@ class Config:
     # each, refilled slowly; a connection takes a busy evening's worth.
     claim_rate_limit: str = "300/1"  # per connection
     claim_address_rate_limit: str = "10/0.1"  # per client address: 10, then one every 10 s
+    # The beat (and the embedded sweeper) reconciles connections every
+    # `reconcile_every`; off: only `bridge reconcile` does (BRIDGE_RECONCILE=off).
+    scheduled_reconcile: bool = True
     embedded_workers: int = 4
     mount_sandbox: bool = True
     testing: bool = False
@@ -78,5 +81,6 @@ class Config:
             claim_address_rate_limit=env.get("BRIDGE_CLAIM_ADDRESS_RATE_LIMIT") or "10/0.1",
             mount_sandbox=_flag(env.get("BRIDGE_SANDBOX"), embedded),
             alert_webhook_url=env.get("BRIDGE_ALERT_WEBHOOK_URL") or None,
+            scheduled_reconcile=_flag(env.get("BRIDGE_RECONCILE"), True),
         )
         return replace(config, **overrides)

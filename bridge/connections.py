@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from bridge import egress, liveness, receipts, registry
 from bridge.contract import ConnectionContext
 from bridge.errors import ConfigError
+from bridge.durations import parse_duration
 from bridge.money import normalize_currency
 from bridge.store import Database
 from bridge.store.sealing import mask
@@ -35,9 +36,12 @@ CORE_SETTINGS = {
     "claim_slug": "the claim URL's public name (a-z, 0-9, -); default random, never the connection id",
     "claim_days": "how many days after the sale a receipt can be claimed (default 14)",
     "signup_url": "the merchant's loyalty sign-up page, linked when the core does not know a claimant",
+    "reconcile_every": "how often the vendor's API is read for sales no webhook brought "
+                       "(a duration: 30s, 15m, 1h; default 15m; 0 turns it off)",
 }
 CLAIM_SLUG = re.compile(r"[a-z0-9][a-z0-9-]{1,62}[a-z0-9]")
 DEFAULT_CLAIM_DAYS = 14
+RECONCILE_EVERY_DEFAULT = "15m"
 
 
 @dataclass(frozen=True)
@@ -107,6 +111,7 @@ def validate_settings(vendor: str, settings: dict[str, str]) -> dict[str, str]:
         Rate.parse(settings.get("rate_limit"))
         if "quiet_after" in settings:
             liveness.check_quiet_after(settings["quiet_after"])
+        reconcile_every_seconds(settings)
     except ValueError as error:
         raise ConfigError(str(error)) from None
     receipts.zone(settings.get("timezone"))
@@ -165,6 +170,15 @@ def _apply_claim_slug(session: Session, row: ConnectionRow) -> None:
 def _random_slug() -> str:
     alphabet = "abcdefghijkmnpqrstuvwxyz23456789"  # no 0/o, 1/l: it is typed from paper
     return "".join(secrets.choice(alphabet) for _ in range(10))
+
+
+def reconcile_every_seconds(settings: dict) -> float:
+    """The connection's reconciliation interval; 0: off."""
+    text = str(settings.get("reconcile_every") or RECONCILE_EVERY_DEFAULT)
+    seconds = parse_duration(text)
+    if 0 < seconds < 30:
+        raise ValueError(f"reconcile_every must be 0 (off) or at least 30s, not {text!r}")
+    return seconds
 
 
 def create(db: Database, *, vendor: str, name: str, target: str, target_url: str,
@@ -249,9 +263,20 @@ def describe(db: Database, row: ConnectionRow, public_url: str) -> dict:
         "quiet_after": ctx.setting("quiet_after") or liveness.DEFAULT_QUIET_AFTER,
         **liveness.liveness(db, row),
         **({"claim_url": url} if (url := claim_url(public_url, row)) else {}),
+        "vendor_token_rejected_at": row.vendor_token_rejected_at.isoformat() if row.vendor_token_rejected_at else None,
+        "vendor_token_rejection": row.vendor_token_rejection,
+        **_reconcile_summary(db, row.id),
     }
     view["state_fix"] = liveness.fix_for(view["state"], row, view, registry.get(row.vendor).display_name)
     return view
+
+
+def _reconcile_summary(db: Database, connection_id: str) -> dict:
+    from bridge.reconcile import last_run, run_view
+
+    run = last_run(db, connection_id)
+    return {"last_reconcile_at": run.finished_at.isoformat() if run and run.finished_at else None,
+            "last_reconcile": run_view(run) if run else None}
 
 
 def set_settings(db: Database, connection_id: str, changes: dict[str, str]) -> ConnectionRow:
@@ -285,6 +310,8 @@ def rotate(db: Database, connection_id: str, *, target_key: str | None = None,
             row.signing_keys = db.sealer.seal(_keys_json(keys[-8:]))
         if vendor_token:
             row.vendor_token = db.sealer.seal(vendor_token)
+            # A new token is asked again: the next reconciliation resumes.
+            row.vendor_token_rejected_at, row.vendor_token_rejection = None, None
         return row
 
 

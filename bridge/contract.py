@@ -3,7 +3,8 @@
 Connectors are pure. Raw bytes, headers and the connection's settings go in;
 a verdict, an event id, canonical transactions or a skip come out. No Flask
 request, no session, no Celery. The only outbound HTTP a connector makes is
-its optional `enrich` hook, which the worker calls.
+its optional `enrich` hook, which the worker calls, and `reconcile_page`,
+which the reconciliation run calls (bridge/reconcile.py).
 """
 
 from __future__ import annotations
@@ -30,6 +31,9 @@ class InboundRequest:
     # When the bridge received it: the same at ingest, in the worker and on
     # every replay (a sale sent without its own time is dated by this).
     received_at: datetime | None = None
+    # How the bridge got it: "webhook", "reconcile" (the body is the vendor
+    # API's JSON for one sale, not a webhook envelope) or "test".
+    source: str = "webhook"
 
     def header(self, name: str) -> str | None:
         return self.headers.get(name.lower())
@@ -70,6 +74,38 @@ class Parsed:
         return cls(event_type=event_type, skip_reason=reason)
 
 
+@dataclass(frozen=True)
+class ReconcileWindow:
+    """Sales changed between these instants (aware UTC) are wanted."""
+
+    since: datetime
+    until: datetime
+
+    def holds(self, moment: datetime) -> bool:
+        return self.since <= moment < self.until
+
+
+@dataclass(frozen=True)
+class VendorSale:
+    """One sale as the vendor's API lists it: its JSON bytes, stored as the
+    event's body, and a dedupe key for that version of it."""
+
+    event_id: str
+    body: bytes
+    # Stored with it, as a webhook's headers are (Toast: the restaurant the order is from).
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ReconcilePage:
+    """One page of the vendor's list. `cursor` resumes after it; `done`: the
+    window is read to its end (the last cursor is kept for resume_cursor)."""
+
+    sales: Sequence[VendorSale]
+    cursor: str | None
+    done: bool = False
+
+
 class Connector:
     """Base for connectors; subclasses set the class attributes and override."""
 
@@ -94,6 +130,10 @@ class Connector:
     signing_key_source: ClassVar[str | None] = None
     # True where a vendor API token can be checked (check_vendor_api).
     has_vendor_api: ClassVar[bool] = False
+    # True where reconcile_page lists the vendor's sales from its API.
+    supports_reconcile: ClassVar[bool] = False
+    # A ceiling on the reconciliation's API requests per connection.
+    reconcile_requests_per_second: ClassVar[float] = 5.0
 
     def verify(self, request: InboundRequest, connection: ConnectionContext) -> None:
         """Raise SignatureError with a specific reason unless the vendor signed this."""
@@ -143,6 +183,22 @@ class Connector:
         award) or EnrichmentUnavailable (try the event again later).
         """
         return transaction
+
+    def reconcile_page(self, connection: ConnectionContext, window: ReconcileWindow,
+                       cursor: str | None) -> ReconcilePage:
+        """One page of the sales the vendor's API lists for the window, from
+        `cursor` (None: the window's start). Each sale's body is what `parse`
+        reads when given `InboundRequest(source="reconcile")`. Raise
+        VendorTokenRejected (401/403) or VendorAPIUnavailable (429, 5xx,
+        timeouts: the run retries it). Only where supports_reconcile is set."""
+        raise NotImplementedError
+
+    def resume_cursor(self, last_cursor: str | None) -> str | None:
+        """Where the next scheduled run starts, given the cursor the last one
+        ended with. Default: at its window's start (the window overlaps the
+        last run). A vendor whose cursor is its own ordering of changes
+        (Lightspeed X-Series `version`) carries it over."""
+        return None
 
     def sign(self, body: bytes, url: str, signing_key: str,
              connection: ConnectionContext | None = None) -> dict[str, str]:

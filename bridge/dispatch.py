@@ -14,6 +14,7 @@ class Dispatcher(Protocol):
     def process_event(self, event_id: int) -> None: ...
     def deliver(self, transaction_id: int) -> None: ...
     def replay_job(self, job_id: int) -> None: ...
+    def reconcile(self, connection_id: str) -> None: ...
     def ping(self) -> str: ...
 
 
@@ -29,6 +30,9 @@ class NullDispatcher:
     def replay_job(self, job_id: int) -> None:
         pass
 
+    def reconcile(self, connection_id: str) -> None:
+        pass
+
     def ping(self) -> str:
         return "ok"
 
@@ -39,7 +43,7 @@ class CeleryDispatcher:
     def __init__(self, celery_app) -> None:
         self.celery = celery_app
 
-    def _send(self, task: str, ident: int) -> None:
+    def _send(self, task: str, ident: int | str) -> None:
         try:
             self.celery.send_task(task, args=[ident])
         except Exception as error:  # broker down: the sweeper re-finds the row
@@ -53,6 +57,9 @@ class CeleryDispatcher:
 
     def replay_job(self, job_id: int) -> None:
         self._send("bridge.replay_job", job_id)
+
+    def reconcile(self, connection_id: str) -> None:
+        self._send("bridge.reconcile", connection_id)
 
     def ping(self) -> str:
         try:

@@ -98,6 +98,40 @@ class ConfigError(BridgeError):
     title = "Invalid configuration"
 
 
+class ReconcileUnavailable(BridgeError):
+    """The connection cannot be reconciled as it is (generic, no token, no such id)."""
+
+    code = "reconcile_unavailable"
+    status = 409
+    title = "Cannot reconcile this connection"
+
+
+class VendorTokenRejected(BridgeError):
+    """The vendor's API refused the connection's token (401/403): nothing more
+    is asked of it until the token is rotated."""
+
+    code = "vendor_token_rejected"
+    status = 409
+    title = "The vendor refused the connection's API token"
+
+    def __init__(self, message: str, status_code: int | None = None) -> None:
+        super().__init__(message, status_code=status_code)
+        self.status_code = status_code
+
+
+class VendorAPIUnavailable(BridgeError):
+    """429, a 5xx, a timeout: the same request may succeed later
+    (not before `retry_after` seconds, when the vendor said so)."""
+
+    code = "vendor_api_unavailable"
+    status = 503
+    title = "The vendor's API is unavailable"
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class Unmatched(Exception):
     """The target cannot identify the customer from what the sale carries."""
 

@@ -31,20 +31,15 @@ class Stored:
 
 def store_event(db: Database, *, connection_id: str, vendor: str, vendor_event_id: str,
                 request: InboundRequest, source: str = "webhook", status: str = "received",
-                reason: str | None = None) -> Stored:
+                reason: str | None = None, woken: bool = True) -> Stored:
     """Commit the raw request, due for processing now.
 
     The row is its own outbox entry: status `received` with `next_attempt_at`
-    is what the sweeper looks for, so a lost enqueue is found again.
+    is what the sweeper looks for, so a lost enqueue is found again. `woken`:
+    the caller wakes a worker itself; otherwise (the CLI, which has no
+    broker) the sweeper's next pass does.
     """
-    now = request.received_at or utcnow()
-    row = EventRow(
-        connection_id=connection_id, vendor=vendor, vendor_event_id=vendor_event_id[:255],
-        source=source, headers=stored_headers(request.headers), body=request.body,
-        content_type=request.content_type, remote_addr=request.remote_addr,
-        received_at=now, status=status, reason=reason,
-        next_attempt_at=now if status == "received" else None, enqueued_at=now,
-    )
+    row = _event_row(connection_id, vendor, vendor_event_id, request, source, status, reason, woken)
     try:
         with db.session() as session:
             session.add(row)
@@ -59,3 +54,31 @@ def store_event(db: Database, *, connection_id: str, vendor: str, vendor_event_i
         if existing is None:
             raise
         return Stored(event_id=existing, created=False)
+
+
+def store_events(db: Database, *, connection_id: str, vendor: str,
+                 requests: list[tuple[str, InboundRequest]], source: str, woken: bool = True) -> list[Stored]:
+    """Several events in one transaction (a reconciliation's page); if any was
+    stored meanwhile, each is stored on its own so the unique key decides."""
+    rows = [_event_row(connection_id, vendor, event_id, request, source, "received", None, woken)
+            for event_id, request in requests]
+    try:
+        with db.session() as session:
+            session.add_all(rows)
+            session.flush()
+            return [Stored(event_id=row.id, created=True) for row in rows]
+    except IntegrityError:
+        return [store_event(db, connection_id=connection_id, vendor=vendor, vendor_event_id=event_id,
+                            request=request, source=source, woken=woken) for event_id, request in requests]
+
+
+def _event_row(connection_id: str, vendor: str, vendor_event_id: str, request: InboundRequest, source: str,
+               status: str, reason: str | None, woken: bool) -> EventRow:
+    now = request.received_at or utcnow()
+    return EventRow(
+        connection_id=connection_id, vendor=vendor, vendor_event_id=vendor_event_id[:255],
+        source=source, headers=stored_headers(request.headers), body=request.body,
+        content_type=request.content_type, remote_addr=request.remote_addr,
+        received_at=now, status=status, reason=reason,
+        next_attempt_at=now if status == "received" else None, enqueued_at=now if woken else None,
+    )

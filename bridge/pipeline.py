@@ -52,7 +52,7 @@ def process_event(db: Database, dispatcher: Dispatcher, public_url: str, event_i
         inbound = InboundRequest(body=event.body, headers=event.headers,
                                  url=connections.webhook_url(public_url, row.id),
                                  content_type=event.content_type, remote_addr=event.remote_addr,
-                                 received_at=event.received_at)
+                                 received_at=event.received_at, source=event.source)
         attempts, replay = event.attempts, event.replay_requested
     connector = registry.get(context.vendor)
     try:

@@ -9,15 +9,18 @@ from datetime import timedelta
 from sqlalchemy import or_, select, update
 
 from bridge.dispatch import Dispatcher
+from bridge.reconcile import due_connections
 from bridge.store import Database
 from bridge.store.tables import EventRow, ReplayJobRow, TransactionRow, utcnow
 
 BATCH = 500
 
 
-def sweep(db: Database, dispatcher: Dispatcher, in_flight_seconds: float = 30.0) -> dict[str, int]:
+def sweep(db: Database, dispatcher: Dispatcher, in_flight_seconds: float = 30.0,
+          reconcile: bool = True) -> dict[str, int]:
     """Wake a worker for every due row not enqueued in the last `in_flight_seconds`
-    (a row enqueued that recently is taken to be queued or running)."""
+    (a row enqueued that recently is taken to be queued or running), and, with
+    `reconcile`, for every connection whose reconciliation is due."""
     now = utcnow()
     in_flight = timedelta(seconds=in_flight_seconds)
     found = {}
@@ -46,4 +49,8 @@ def sweep(db: Database, dispatcher: Dispatcher, in_flight_seconds: float = 30.0)
     for job_id in jobs:
         dispatcher.replay_job(job_id)
     found["replay_jobs"] = len(jobs)
+    reconciles = due_connections(db, in_flight, now) if reconcile else []
+    for connection_id in reconciles:
+        dispatcher.reconcile(connection_id)
+    found["reconciles"] = len(reconciles)
     return found

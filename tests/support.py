@@ -39,7 +39,7 @@ def fixture_request_body(vendor: str, name: str) -> bytes:
 
 class RecordingDispatcher:
     def __init__(self) -> None:
-        self.jobs: deque[tuple[str, int]] = deque()
+        self.jobs: deque[tuple[str, int | str]] = deque()
 
     def process_event(self, event_id: int) -> None:
         self.jobs.append(("process_event", event_id))
@@ -50,6 +50,9 @@ class RecordingDispatcher:
     def replay_job(self, job_id: int) -> None:
         self.jobs.append(("replay_job", job_id))
 
+    def reconcile(self, connection_id: str) -> None:
+        self.jobs.append(("reconcile", connection_id))
+
     def ping(self) -> str:
         return "ok"
 
@@ -58,7 +61,8 @@ class Harness:
     def __init__(self, database_url: str, real_http: bool = False, **config_overrides) -> None:
         self.config = replace(Config(database_url=database_url, public_url=PUBLIC_URL, testing=True,
                                      mount_sandbox=True, allow_private_targets=True,
-                                     delivery_timeout_seconds=2.0), **config_overrides)
+                                     delivery_timeout_seconds=2.0, scheduled_reconcile=False),
+                              **config_overrides)
         self.db = Database(self.config.database_url, self.config.secret_key)
         self.db.upgrade()
         self.dispatcher = RecordingDispatcher()

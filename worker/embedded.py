@@ -19,7 +19,7 @@ log = logging.getLogger("bridge.embedded")
 
 class EmbeddedDispatcher:
     def __init__(self) -> None:
-        self.queue: queue.Queue[tuple[str, int]] = queue.Queue()
+        self.queue: queue.Queue[tuple[str, int | str]] = queue.Queue()
 
     def process_event(self, event_id: int) -> None:
         self.queue.put(("process_event", event_id))
@@ -29,6 +29,9 @@ class EmbeddedDispatcher:
 
     def replay_job(self, job_id: int) -> None:
         self.queue.put(("replay_job", job_id))
+
+    def reconcile(self, connection_id: str) -> None:
+        self.queue.put(("reconcile", connection_id))
 
     def ping(self) -> str:
         return "ok"

@@ -34,3 +34,8 @@ def sweep() -> dict:
 @shared_task(name="bridge.replay_job")
 def replay_job(job_id: int) -> None:
     _work().replay_job(job_id)
+
+
+@shared_task(name="bridge.reconcile")
+def reconcile(connection_id: str) -> None:
+    _work().reconcile(connection_id)

@@ -301,6 +301,11 @@ def _vendor_api_item(row: ConnectionRow, ctx: ConnectionContext) -> Item | None:
     if not ctx.vendor_token:
         return Item("vendor_api", True, f"no {connector.display_name} API token given: not needed, the webhooks "
                     "carry the sale (--vendor-token adds customer look-ups)")
+    if row.vendor_token_rejected_at is not None:
+        # Reconciliation saw a 401/403 and stopped; only a new token resumes it.
+        return Item("vendor_api", False, f"{connector.display_name} refused the API token on "
+                    f"{row.vendor_token_rejected_at:%Y-%m-%d %H:%M} UTC ({row.vendor_token_rejection}); "
+                    "reconciliation is stopped", f"run `{ROTATE_VENDOR.format(id=row.id)}` with a working token")
     try:
         ok, detail, fix = connector.check_vendor_api(ctx)
         return Item("vendor_api", ok, detail, fix)

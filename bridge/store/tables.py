@@ -72,6 +72,13 @@ class ConnectionRow(Base):
     # The public claim page's identifier (bridge.claims), never the id: the
     # webhook URL is a secret, the claim URL is printed on receipts.
     claim_slug: Mapped[str | None] = mapped_column(String(64), unique=True)
+    # Set when the vendor's API answered 401/403 to the vendor token: no
+    # reconciliation asks it again until the token is rotated.
+    vendor_token_rejected_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    vendor_token_rejection: Mapped[str | None] = mapped_column(Text)
+    # One reconciliation at a time per connection (compare-and-set).
+    reconcile_lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    reconcile_enqueued_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class EventRow(Base):
@@ -306,6 +313,32 @@ class ReplayItemRow(Base):
     event_id: Mapped[int] = mapped_column(ForeignKey("events.id"), primary_key=True)
     state: Mapped[str] = mapped_column(String(16), default="pending")
     result: Mapped[str | None] = mapped_column(Text)
+
+
+class ReconcileRunRow(Base):
+    """One reconciliation of a connection: its window, how far it got (the
+    connector's cursor, saved after every page) and what it found. A run that
+    stopped half-way is resumed from its cursor, over the same window."""
+
+    __tablename__ = "reconcile_runs"
+    __table_args__ = (Index("ix_reconcile_runs_connection_id", "connection_id", "id"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    connection_id: Mapped[str] = mapped_column(ForeignKey("connections.id"))
+    trigger: Mapped[str] = mapped_column(String(16))  # schedule|cli
+    since: Mapped[datetime] = mapped_column(UTCDateTime)
+    until: Mapped[datetime] = mapped_column(UTCDateTime)
+    cursor: Mapped[str | None] = mapped_column(Text)
+    # running -> finished | stopped (an API error it could not get past; resumed later)
+    status: Mapped[str] = mapped_column(String(16), default="running")
+    reason: Mapped[str | None] = mapped_column(Text)
+    seen: Mapped[int] = mapped_column(Integer, default=0)
+    known: Mapped[int] = mapped_column(Integer, default=0)
+    new: Mapped[int] = mapped_column(Integer, default=0)
+    skipped: Mapped[int] = mapped_column(Integer, default=0)
+    errors: Mapped[int] = mapped_column(Integer, default=0)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 metadata = Base.metadata

@@ -13,6 +13,7 @@ from decimal import Decimal
 
 import httpx
 
+from bridge import vendor_api
 from bridge.contract import ConnectionContext
 from bridge.errors import EnrichmentUnavailable, PayloadError, SkipTransaction
 from bridge.money import normalize_currency
@@ -59,7 +60,7 @@ class LightspeedAPI:
 
     def _data(self, path: str) -> dict | None:
         try:
-            response = httpx.get(self.base + path, timeout=TIMEOUT_SECONDS, headers={
+            response = vendor_api.http().get(self.base + path, timeout=TIMEOUT_SECONDS, headers={
                 "Authorization": f"Bearer {self.connection.vendor_token}", "Accept": "application/json"})
         except httpx.HTTPError as error:
             raise EnrichmentUnavailable(f"Lightspeed X-Series API unreachable: {type(error).__name__}") from None

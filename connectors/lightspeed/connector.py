@@ -17,13 +17,16 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from urllib.parse import parse_qsl, urlencode
 
-from bridge.contract import ConnectionContext, Connector, InboundRequest, Parsed
+from dataclasses import replace
+
+from bridge.contract import ConnectionContext, Connector, InboundRequest, Parsed, ReconcilePage, ReconcileWindow
 from bridge.errors import ConfigError, PayloadError, SkipTransaction
 from bridge.model import Kind, Transaction
-from bridge.untrusted import get_object, get_str
-from connectors.lightspeed import signature
+from bridge.untrusted import get_object, get_str, load_json
+from connectors.lightspeed import reconcile, signature
 from connectors.lightspeed.sales import (
     VENDOR,
+    customer_of,
     looks_like_sale,
     not_awarded_reason,
     sale_transaction,
@@ -35,7 +38,35 @@ FORM = "application/x-www-form-urlencoded"
 UNSIGNED = "unsigned"
 # The stand-in a token connection's parse hands to enrich, which rebuilds it from the API.
 REFETCH = "lightspeed_refetch"
+# A reconciled sale came from the API with `customer_id` only: enrich reads the customer.
+CUSTOMER_LOOKUP = "lightspeed_customer_lookup"
 _PLACEHOLDER_TIME = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _refetch(payload: dict, connection: ConnectionContext) -> Parsed:
+    return Parsed(SALE, [Transaction(
+        connection_id=connection.id, vendor=VENDOR, source_id=get_str(payload, "id"), kind=Kind.SALE,
+        amount_minor=0, currency=connection.currency or "XXX", occurred_at=_PLACEHOLDER_TIME,
+        source_version=version_of(payload), metadata={REFETCH: True})])
+
+
+def _api_sale(sale: dict, connection: ConnectionContext) -> Parsed:
+    """A sale as `GET /api/2.0/sales` listed it (reconciliation): the API's
+    own answer, so it is read as it is, by the same rules as a webhook's;
+    only its customer, which the list names by id, is read in enrich."""
+    reason = not_awarded_reason(sale)
+    if reason:
+        return Parsed.skip(SALE, reason)
+    if not connection.currency:
+        # Minor units need the currency, which only the retailer's API says:
+        # enrich re-fetches the sale as it does for a webhook.
+        return _refetch(sale, connection)
+    result = sale_transaction(sale, None, connection, connection.currency)
+    if isinstance(result, str):
+        return Parsed.skip(SALE, result)
+    if result.kind != Kind.VOID and result.customer.vendor_customer_id:
+        result = replace(result, metadata={**result.metadata, CUSTOMER_LOOKUP: True})
+    return Parsed(SALE, [result])
 
 
 def _sale(payload: dict, connection: ConnectionContext) -> Parsed:
@@ -43,10 +74,7 @@ def _sale(payload: dict, connection: ConnectionContext) -> Parsed:
         # The retailer's API, not the webhook, is the authority: an unsigned
         # hook proves only that someone knows the URL, and a signature proves
         # the app, not the retailer (one client_secret serves them all).
-        return Parsed(SALE, [Transaction(
-            connection_id=connection.id, vendor=VENDOR, source_id=get_str(payload, "id"), kind=Kind.SALE,
-            amount_minor=0, currency=connection.currency or "XXX", occurred_at=_PLACEHOLDER_TIME,
-            source_version=version_of(payload), metadata={REFETCH: True})])
+        return _refetch(payload, connection)
     if _unsigned(connection):
         return Parsed.skip(SALE, "unsigned connection without a Lightspeed token: the sale cannot be confirmed; "
                                  "give it a token (bridge connections rotate-key ID --vendor-token) and replay")
@@ -193,6 +221,11 @@ class LightspeedConnector(Connector):
         return f"{event_type}:{get_str(payload, 'id', required=False) or '-'}:{revision}"
 
     def parse(self, request: InboundRequest, connection: ConnectionContext) -> Parsed:
+        if request.source == "reconcile":
+            sale = load_json(request.body, parse_float=Decimal)
+            if not isinstance(sale, dict):
+                raise PayloadError("expected a sale object")
+            return _api_sale(sale, connection)
         form = _form(request)
         payload = _payload(form)
         event_type = _event_type(form, payload)
@@ -202,7 +235,20 @@ class LightspeedConnector(Connector):
         return Parsed.skip(event_type, IGNORED.get(
             event_type, f"Lightspeed X-Series payload of type {event_type} is not a sale; not handled"))
 
+    supports_reconcile = True
+    # Not documented by Lightspeed; one page a second is gentle on any store.
+    reconcile_requests_per_second = 2.0
+
+    def reconcile_page(self, connection: ConnectionContext, window: ReconcileWindow,
+                       cursor: str | None) -> ReconcilePage:
+        return reconcile.list_page(connection, window, cursor)
+
+    def resume_cursor(self, last_cursor: str | None) -> str | None:
+        return last_cursor  # versions order every change: carry on after the last one read
+
     def enrich(self, transaction: Transaction, connection: ConnectionContext) -> Transaction:
+        if transaction.metadata.get(CUSTOMER_LOOKUP):
+            return _with_customer(transaction, connection)
         if not transaction.metadata.get(REFETCH):
             return transaction
         from connectors.lightspeed.api import LightspeedAPI
@@ -235,3 +281,17 @@ class LightspeedConnector(Connector):
 
     def fixture_body(self, fixture: bytes) -> bytes:
         return urlencode({"payload": fixture.decode("utf-8")}).encode("ascii")
+
+
+def _with_customer(transaction: Transaction, connection: ConnectionContext) -> Transaction:
+    """The customer a reconciled sale names by id (the walk-in one is nobody)."""
+    from connectors.lightspeed.api import LightspeedAPI
+
+    customer_id = transaction.customer.vendor_customer_id
+    try:
+        document = LightspeedAPI(connection).customer(customer_id)
+        customer = customer_of(document, customer_id, connection.country)
+    except PayloadError as error:
+        raise SkipTransaction(f"cannot read the Lightspeed X-Series customer {customer_id}: {error.message}") from None
+    metadata = {k: v for k, v in transaction.metadata.items() if k != CUSTOMER_LOOKUP}
+    return replace(transaction, customer=customer, metadata=metadata)

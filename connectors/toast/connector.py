@@ -16,11 +16,11 @@ from dataclasses import replace
 from decimal import Decimal
 from typing import Callable
 
-from bridge.contract import ConnectionContext, Connector, InboundRequest, Parsed
+from bridge.contract import ConnectionContext, Connector, InboundRequest, Parsed, ReconcilePage, ReconcileWindow
 from bridge.errors import ConfigError, EnrichmentUnavailable, PayloadError, SignatureError, SkipTransaction
 from bridge.model import Kind, Transaction
 from bridge.money import normalize_currency
-from connectors.toast import api
+from connectors.toast import api, reconcile
 from connectors.toast.orders import CURRENCY_FROM_TOAST, OrderReader, customer_of, minor_units
 from connectors.toast.payload import Node, load
 from connectors.toast.signature import BODY, DEFAULT_READING, READINGS, matching_reading, signature_for
@@ -138,6 +138,8 @@ class ToastConnector(Connector):
         return self._envelope(request).text("guid", required=True)
 
     def parse(self, request: InboundRequest, connection: ConnectionContext) -> Parsed:
+        if request.source == "reconcile":
+            return _order(self._api_order(request), connection, "order_updated")
         envelope = self._envelope(request)
         category = envelope.text("eventCategory", required=True)
         event_type = envelope.text("eventType") or category
@@ -177,6 +179,28 @@ class ToastConnector(Connector):
         if restaurant and not str(headers.get("Toast-Event-Category", "")).startswith("partner"):
             headers["Toast-Restaurant-External-ID"] = restaurant  # absent on partner events (DG:apiHttpHeaders)
         return headers
+
+    supports_reconcile = True
+    # DG:apiRateLimiting: ordersBulk takes 5 requests a second per location.
+    reconcile_requests_per_second = 5.0
+
+    def reconcile_page(self, connection: ConnectionContext, window: ReconcileWindow,
+                       cursor: str | None) -> ReconcilePage:
+        return reconcile.list_page(connection, window, cursor)
+
+    @staticmethod
+    def _api_order(request: InboundRequest) -> Node:
+        """An order as ordersBulk lists it, wrapped as the webhook's envelope
+        would carry it: the restaurant is the one it was listed for."""
+        order = load(request.body)
+        if not isinstance(order, dict):
+            raise PayloadError("expected an order object")
+        restaurant = request.header(RESTAURANT_HEADER)
+        if not restaurant:
+            raise PayloadError("a reconciled Toast order needs the restaurant it was listed for",
+                               path="toast-restaurant-external-id")
+        return Node({"eventCategory": "orders", "eventType": "order_updated",
+                     "details": {"restaurantGuid": restaurant, "order": order}})
 
     @staticmethod
     def _envelope(request: InboundRequest) -> Node:

@@ -13,7 +13,8 @@ import time
 from datetime import timedelta
 
 import httpx
-from sqlalchemy import update
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
 from bridge import connections
 from bridge.clients import client_for
@@ -25,7 +26,7 @@ from bridge.outcome import Outcome, Verdict, classify_exception, classify_respon
 from bridge.retry import next_attempt
 from bridge.states import refresh_events_of
 from bridge.store import Database
-from bridge.store.tables import AttemptRow, TransactionRow, utcnow
+from bridge.store.tables import AttemptRow, ConnectionRow, TransactionRow, utcnow
 
 log = logging.getLogger("bridge.delivery")
 RESPONSE_EXCERPT = 2000
@@ -43,29 +44,35 @@ class Deliverer:
         self.lease = timedelta(seconds=timeout * 3 + 30)
 
     def claim(self, transaction_id: int) -> bool:
-        now = utcnow()
         with self.db.session() as session:
-            claimed = session.execute(
-                update(TransactionRow)
-                .where(TransactionRow.id == transaction_id, TransactionRow.status == "pending",
-                       TransactionRow.next_attempt_at <= now,
-                       (TransactionRow.lease_until.is_(None)) | (TransactionRow.lease_until < now))
-                .values(lease_until=now + self.lease)
-            ).rowcount
+            return self._claim(session, transaction_id)
+
+    def _claim(self, session: Session, transaction_id: int) -> bool:
+        """Compare-and-set on status and lease; holds once the session commits."""
+        now = utcnow()
+        claimed = session.execute(
+            update(TransactionRow)
+            .where(TransactionRow.id == transaction_id, TransactionRow.status == "pending",
+                   TransactionRow.next_attempt_at <= now,
+                   (TransactionRow.lease_until.is_(None)) | (TransactionRow.lease_until < now))
+            .values(lease_until=now + self.lease)
+        ).rowcount
         return claimed == 1
 
     def deliver(self, transaction_id: int) -> Verdict | None:
-        if not self.claim(transaction_id):
-            return None
-        with self.db.session() as session:
-            row = session.get(TransactionRow, transaction_id)
-            conn = connections.get(session, row.connection_id)
-            if conn.status != "active":
-                self._settle(transaction_id, Outcome(Verdict.PAUSED, conn.status_reason or f"connection {conn.status}"))
-                return Verdict.PAUSED
+        with self.db.session() as session:  # claim and read in one round of the database
+            if not self._claim(session, transaction_id):
+                return None
+            row, conn = session.execute(
+                select(TransactionRow, ConnectionRow)
+                .join(ConnectionRow, ConnectionRow.id == TransactionRow.connection_id)
+                .where(TransactionRow.id == transaction_id)).one()
+            paused = None if conn.status == "active" else conn.status_reason or f"connection {conn.status}"
             client = client_for(conn.target_kind)
             target_url, target_key = conn.target_url, self.db.sealer.open(conn.target_key)
             delivery = _delivery_of(row)
+        if paused:  # settled after the claim committed: _settle locks the same row
+            return self._settle(transaction_id, Outcome(Verdict.PAUSED, paused))
         try:
             connections.check_target_url(target_url, self.allow_private_targets)
             request = client.build(delivery, target_url, target_key)

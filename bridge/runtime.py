@@ -3,6 +3,8 @@ and Celery tasks both call these; neither holds business logic of its own."""
 
 from __future__ import annotations
 
+import logging
+
 import httpx
 
 from bridge.config import Config
@@ -14,6 +16,8 @@ from bridge.retention import purge
 from bridge.store import Database
 from bridge.sweeper import sweep
 
+log = logging.getLogger("bridge.runtime")
+
 
 class Work:
     def __init__(self, config: Config, db: Database, dispatcher: Dispatcher,
@@ -24,7 +28,16 @@ class Work:
                                    allow_private_targets=config.allow_private_targets, http=http)
 
     def process_event(self, event_id: int) -> None:
-        process_event(self.db, self.dispatcher, self.config.public_url, event_id)
+        """Parse, then deliver what is due right here: a second task per sale
+        would cost a broker round trip and a queue's wait behind the backlog."""
+        for transaction_id in process_event(self.db, self.config.public_url, event_id):
+            try:
+                self.deliverer.deliver(transaction_id)
+            except Exception as error:  # e.g. the database went away: another worker tries again
+                # The type only: a driver's message can quote statement parameters.
+                log.warning("delivering transaction %s after event %s failed (%s); queued for a worker",
+                            transaction_id, event_id, type(error).__name__)
+                self.dispatcher.deliver(transaction_id)
 
     def deliver(self, transaction_id: int) -> None:
         self.deliverer.deliver(transaction_id)

@@ -26,11 +26,8 @@ def refresh_events_of(session: Session, transaction_ids: list[int], decided: int
     linked = select(EventTransactionRow.event_id).where(EventTransactionRow.transaction_id.in_(transaction_ids))
     if decided is not None:
         linked = linked.where(EventTransactionRow.event_id != decided)
-    event_ids = session.scalars(linked.distinct()).all()
-    if not event_ids:
-        return
-    # The raw body is the biggest column and the status never needs it.
-    events = select(EventRow).where(EventRow.id.in_(event_ids)).options(defer(EventRow.body))
+    # One statement for the events; the raw body is the biggest column and the status never needs it.
+    events = select(EventRow).where(EventRow.id.in_(linked)).options(defer(EventRow.body))
     for event in session.scalars(events):
         if event.status == "received":
             continue  # not parsed yet: its own processing decides

@@ -21,6 +21,7 @@ from bridge.money import normalize_currency
 from bridge.store import Database
 from bridge.store.sealing import mask
 from bridge.store.tables import ConnectionRow, TransactionRow, utcnow
+from bridge.throttle import parse_target_rate
 from bridge.web.limits import Rate
 
 TARGETS = ("xtarly", "cockato")
@@ -29,6 +30,8 @@ CORE_SETTINGS = {
     "refunds": "skip (default) or negative: post completed refunds as negative amounts",
     "api_base_url": "where the vendor API client goes (tests and staging: a local fake)",
     "rate_limit": "ingest limit for this connection, BURST/PER_SECOND (default BRIDGE_RATE_LIMIT) or off",
+    "target_rate": "most requests the loyalty core takes, N/PERIOD like 1000/min, or off "
+                   "(default: cockato 1000/min, xtarly off)",
 }
 
 
@@ -101,6 +104,7 @@ def validate_settings(vendor: str, settings: dict[str, str]) -> dict[str, str]:
         raise ConfigError("refunds must be skip or negative")
     try:
         Rate.parse(settings.get("rate_limit"))
+        parse_target_rate(settings.get("target_rate"))
     except ValueError as error:
         raise ConfigError(str(error)) from None
     return settings

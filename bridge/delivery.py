@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 import time
 from datetime import timedelta
 
@@ -16,26 +17,30 @@ import httpx
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from bridge import connections
+from bridge import connections, throttle
 from bridge.clients import client_for
 from bridge.clients.base import Delivery
 from bridge.errors import ConfigError, Unmatched
-from bridge.metrics import DELIVERIES
+from bridge.metrics import DELIVERIES, DELIVERIES_THROTTLED
 from bridge.model import Kind
 from bridge.outcome import Outcome, Verdict, classify_exception, classify_response
 from bridge.retry import next_attempt
 from bridge.states import refresh_events_of
 from bridge.store import Database
 from bridge.store.tables import AttemptRow, ConnectionRow, TransactionRow, utcnow
+from bridge.web.limits import Buckets
 
 log = logging.getLogger("bridge.delivery")
 RESPONSE_EXCERPT = 2000
+DEFER_SPREAD_SECONDS = 1.0
 
 
 class Deliverer:
     def __init__(self, db: Database, *, timeout: float, retry_budget_seconds: float,
-                 allow_private_targets: bool, http: httpx.Client | None = None) -> None:
+                 allow_private_targets: bool, http: httpx.Client | None = None, buckets=None) -> None:
         self.db = db
+        # Per-target budgets (bridge.throttle): Redis-backed in production, shared by all workers.
+        self.buckets = buckets or Buckets()
         self.timeout = timeout
         self.retry_budget_seconds = retry_budget_seconds
         self.allow_private_targets = allow_private_targets
@@ -69,6 +74,7 @@ class Deliverer:
                 .where(TransactionRow.id == transaction_id)).one()
             paused = None if conn.status == "active" else conn.status_reason or f"connection {conn.status}"
             client = client_for(conn.target_kind)
+            rate = throttle.rate_for(conn.target_kind, conn.settings)
             target_url, target_key = conn.target_url, self.db.sealer.open(conn.target_key)
             delivery = _delivery_of(row)
         if paused:  # settled after the claim committed: _settle locks the same row
@@ -80,6 +86,9 @@ class Deliverer:
             return self._settle(transaction_id, Outcome(Verdict.UNMATCHED, unmatched.message))
         except ConfigError as refused:
             return self._settle(transaction_id, Outcome(Verdict.FAILED, refused.message))
+        if rate and (wait := self.buckets.take(throttle.bucket_key(target_url, target_key), rate)):
+            self._defer(transaction_id, wait)
+            return None
 
         started_at, started = utcnow(), time.perf_counter()
         status_code = excerpt = error_class = None
@@ -106,6 +115,18 @@ class Deliverer:
                                              "rotated since); sending again with the new key")
         return self._settle(transaction_id, outcome, attempt,
                             result.raw if result else None, result)
+
+    def _defer(self, transaction_id: int, wait: float) -> None:
+        """Over the target's budget: not attempted, due again when a token is back.
+
+        The spread keeps a backlog from all coming back at the same instant;
+        the sweeper wakes it (enqueued_at cleared)."""
+        when = utcnow() + timedelta(seconds=wait + random.uniform(0, DEFER_SPREAD_SECONDS))
+        with self.db.session() as session:
+            session.execute(update(TransactionRow).where(TransactionRow.id == transaction_id).values(
+                lease_until=None, next_attempt_at=when, enqueued_at=None,
+                reason=f"held back: over the target's rate; due {when.isoformat(timespec='seconds')}"))
+        DELIVERIES_THROTTLED.inc()
 
     def _key_rotated_since(self, transaction_id: int, key_sent: str) -> bool:
         with self.db.session() as session:

@@ -15,6 +15,7 @@ from bridge.replay import run_job_step
 from bridge.retention import purge
 from bridge.store import Database
 from bridge.sweeper import sweep
+from bridge.throttle import buckets_for
 
 log = logging.getLogger("bridge.runtime")
 
@@ -25,7 +26,8 @@ class Work:
         self.config, self.db, self.dispatcher = config, db, dispatcher
         self.deliverer = Deliverer(db, timeout=config.delivery_timeout_seconds,
                                    retry_budget_seconds=config.retry_budget_seconds,
-                                   allow_private_targets=config.allow_private_targets, http=http)
+                                   allow_private_targets=config.allow_private_targets, http=http,
+                                   buckets=buckets_for(config.redis_url))
 
     def process_event(self, event_id: int) -> None:
         """Parse, then deliver what is due right here: a second task per sale

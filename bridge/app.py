@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from flask import Flask
 
+from bridge.buckets import Rate
 from bridge.config import Config
 from bridge.dispatch import Dispatcher, NullDispatcher
 from bridge.store import Database
@@ -18,7 +19,7 @@ from bridge.web.dashboard import dashboard
 from bridge.web.golive_api import golive_api
 from bridge.web.health import health
 from bridge.web.hooks import hooks
-from bridge.web.limits import IngestLimits, Rate
+from bridge.web.limits import IngestLimits
 from bridge.web.problems import register_problem_handlers
 
 

@@ -15,14 +15,15 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from bridge import egress, liveness, receipts, registry
+from bridge.buckets import Rate
 from bridge.contract import ConnectionContext
-from bridge.errors import ConfigError
 from bridge.durations import parse_duration
+from bridge.errors import ConfigError
 from bridge.money import normalize_currency
 from bridge.store import Database
 from bridge.store.sealing import mask
 from bridge.store.tables import ConnectionRow, TransactionRow, utcnow
-from bridge.web.limits import Rate
+from bridge.throttle import parse_target_rate
 
 TARGETS = ("xtarly", "cockato")
 # Settings the core itself reads, whatever the vendor; connectors add their own.
@@ -38,6 +39,8 @@ CORE_SETTINGS = {
     "signup_url": "the merchant's loyalty sign-up page, linked when the core does not know a claimant",
     "reconcile_every": "how often the vendor's API is read for sales no webhook brought "
                        "(a duration: 30s, 15m, 1h; default 15m; 0 turns it off)",
+    "target_rate": "most requests the loyalty core takes, N/PERIOD like 1000/min, or off "
+                   "(default: cockato 1000/min, xtarly off)",
 }
 CLAIM_SLUG = re.compile(r"[a-z0-9][a-z0-9-]{1,62}[a-z0-9]")
 DEFAULT_CLAIM_DAYS = 14
@@ -112,6 +115,7 @@ def validate_settings(vendor: str, settings: dict[str, str]) -> dict[str, str]:
         if "quiet_after" in settings:
             liveness.check_quiet_after(settings["quiet_after"])
         reconcile_every_seconds(settings)
+        parse_target_rate(settings.get("target_rate"))
     except ValueError as error:
         raise ConfigError(str(error)) from None
     receipts.zone(settings.get("timezone"))

@@ -9,32 +9,38 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 import time
 from datetime import timedelta
 
 import httpx
-from sqlalchemy import update
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
-from bridge import connections, egress
+from bridge import connections, egress, throttle
+from bridge.buckets import Buckets
 from bridge.clients import client_for
 from bridge.clients.base import Delivery
 from bridge.errors import ConfigError, Unmatched
-from bridge.metrics import DELIVERIES
+from bridge.metrics import DELIVERIES, DELIVERIES_THROTTLED
 from bridge.model import Kind
 from bridge.outcome import Outcome, Verdict, classify_exception, classify_response
 from bridge.retry import next_attempt
 from bridge.states import refresh_events_of
 from bridge.store import Database
-from bridge.store.tables import AttemptRow, TransactionRow, utcnow
+from bridge.store.tables import AttemptRow, ConnectionRow, TransactionRow, utcnow
 
 log = logging.getLogger("bridge.delivery")
 RESPONSE_EXCERPT = 2000
+DEFER_SPREAD_SECONDS = 1.0
 
 
 class Deliverer:
     def __init__(self, db: Database, *, timeout: float, retry_budget_seconds: float,
-                 allow_private_targets: bool, http: httpx.Client | None = None) -> None:
+                 allow_private_targets: bool, http: httpx.Client | None = None, buckets=None) -> None:
         self.db = db
+        # Per-target budgets (bridge.throttle): Redis-backed in production, shared by all workers.
+        self.buckets = buckets or Buckets()
         self.timeout = timeout
         self.retry_budget_seconds = retry_budget_seconds
         self.allow_private_targets = allow_private_targets
@@ -43,29 +49,36 @@ class Deliverer:
         self.lease = timedelta(seconds=timeout * 3 + 30)
 
     def claim(self, transaction_id: int) -> bool:
-        now = utcnow()
         with self.db.session() as session:
-            claimed = session.execute(
-                update(TransactionRow)
-                .where(TransactionRow.id == transaction_id, TransactionRow.status == "pending",
-                       TransactionRow.next_attempt_at <= now,
-                       (TransactionRow.lease_until.is_(None)) | (TransactionRow.lease_until < now))
-                .values(lease_until=now + self.lease)
-            ).rowcount
+            return self._claim(session, transaction_id)
+
+    def _claim(self, session: Session, transaction_id: int) -> bool:
+        """Compare-and-set on status and lease; holds once the session commits."""
+        now = utcnow()
+        claimed = session.execute(
+            update(TransactionRow)
+            .where(TransactionRow.id == transaction_id, TransactionRow.status == "pending",
+                   TransactionRow.next_attempt_at <= now,
+                   (TransactionRow.lease_until.is_(None)) | (TransactionRow.lease_until < now))
+            .values(lease_until=now + self.lease)
+        ).rowcount
         return claimed == 1
 
     def deliver(self, transaction_id: int) -> Verdict | None:
-        if not self.claim(transaction_id):
-            return None
-        with self.db.session() as session:
-            row = session.get(TransactionRow, transaction_id)
-            conn = connections.get(session, row.connection_id)
-            if conn.status != "active":
-                self._settle(transaction_id, Outcome(Verdict.PAUSED, conn.status_reason or f"connection {conn.status}"))
-                return Verdict.PAUSED
+        with self.db.session() as session:  # claim and read in one round of the database
+            if not self._claim(session, transaction_id):
+                return None
+            row, conn = session.execute(
+                select(TransactionRow, ConnectionRow)
+                .join(ConnectionRow, ConnectionRow.id == TransactionRow.connection_id)
+                .where(TransactionRow.id == transaction_id)).one()
+            paused = None if conn.status == "active" else conn.status_reason or f"connection {conn.status}"
             client = client_for(conn.target_kind)
+            rate = throttle.rate_for(conn.target_kind, conn.settings)
             target_url, target_key = conn.target_url, self.db.sealer.open(conn.target_key)
             delivery = _delivery_of(row)
+        if paused:  # settled after the claim committed: _settle locks the same row
+            return self._settle(transaction_id, Outcome(Verdict.PAUSED, paused))
         try:
             connections.check_target_url(target_url, self.allow_private_targets)
             request = client.build(delivery, target_url, target_key)
@@ -73,6 +86,9 @@ class Deliverer:
             return self._settle(transaction_id, Outcome(Verdict.UNMATCHED, unmatched.message))
         except ConfigError as refused:
             return self._settle(transaction_id, Outcome(Verdict.FAILED, refused.message))
+        if rate and (wait := self.buckets.take(throttle.bucket_key(target_url, target_key), rate)):
+            self._defer(transaction_id, wait)
+            return None
 
         started_at, started = utcnow(), time.perf_counter()
         status_code = excerpt = error_class = None
@@ -99,6 +115,18 @@ class Deliverer:
                                              "rotated since); sending again with the new key")
         return self._settle(transaction_id, outcome, attempt,
                             result.raw if result else None, result)
+
+    def _defer(self, transaction_id: int, wait: float) -> None:
+        """Over the target's budget: not attempted, due again when a token is back.
+
+        The spread keeps a backlog from all coming back at the same instant;
+        the sweeper wakes it (enqueued_at cleared)."""
+        when = utcnow() + timedelta(seconds=wait + random.uniform(0, DEFER_SPREAD_SECONDS))
+        with self.db.session() as session:
+            session.execute(update(TransactionRow).where(TransactionRow.id == transaction_id).values(
+                lease_until=None, next_attempt_at=when, enqueued_at=None,
+                reason=f"held back: over the target's rate; due {when.isoformat(timespec='seconds')}"))
+        DELIVERIES_THROTTLED.inc()
 
     def deliver_now(self, transaction_id: int) -> str:
         """Deliver in this process and return the transaction's status; when

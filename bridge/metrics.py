@@ -9,3 +9,5 @@ DELIVERIES = Counter("bridge_delivery_attempts_total", "Delivery attempts by tar
                      ["target", "outcome"])
 EVENTS_PROCESSED = Counter("bridge_events_processed_total", "Stored events parsed, by vendor and result",
                            ["vendor", "result"])
+DELIVERIES_THROTTLED = Counter("bridge_deliveries_throttled_total",
+                               "Deliveries held back (not attempted) because the target's rate budget was spent")

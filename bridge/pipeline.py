@@ -11,11 +11,10 @@ from datetime import timedelta
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from bridge import connections, receipts, registry
 from bridge.contract import ConnectionContext, InboundRequest
-from bridge.dispatch import Dispatcher
 from bridge.errors import EnrichmentUnavailable, PayloadError, SkipTransaction
 from bridge.metrics import EVENTS_PROCESSED
 from bridge.model import Customer, Kind, Transaction
@@ -28,24 +27,26 @@ log = logging.getLogger("bridge.pipeline")
 LEASE = timedelta(minutes=2)
 
 
-def claim_event(db: Database, event_id: int) -> bool:
-    """Compare-and-set: only one worker processes an event at a time."""
+def claim_event(session: Session, event_id: int) -> bool:
+    """Compare-and-set: only one worker processes an event at a time. The
+    claim holds once the caller's transaction commits."""
     now = utcnow()
-    with db.session() as session:
-        claimed = session.execute(
-            update(EventRow)
-            .where(EventRow.id == event_id, EventRow.status == "received",
-                   (EventRow.lease_until.is_(None)) | (EventRow.lease_until < now),
-                   (EventRow.next_attempt_at.is_(None)) | (EventRow.next_attempt_at <= now))
-            .values(lease_until=now + LEASE, attempts=EventRow.attempts + 1)
-        ).rowcount
+    claimed = session.execute(
+        update(EventRow)
+        .where(EventRow.id == event_id, EventRow.status == "received",
+               (EventRow.lease_until.is_(None)) | (EventRow.lease_until < now),
+               (EventRow.next_attempt_at.is_(None)) | (EventRow.next_attempt_at <= now))
+        .values(lease_until=now + LEASE, attempts=EventRow.attempts + 1)
+    ).rowcount
     return claimed == 1
 
 
-def process_event(db: Database, dispatcher: Dispatcher, public_url: str, event_id: int) -> None:
-    if not claim_event(db, event_id):
-        return
-    with db.session() as session:
+def process_event(db: Database, public_url: str, event_id: int) -> list[int]:
+    """Parse the event and store its transactions; returns the ids of those
+    due for delivery now, which the caller delivers (or wakes a worker for)."""
+    with db.session() as session:  # claim and read in one round of the database
+        if not claim_event(session, event_id):
+            return []
         event = session.get(EventRow, event_id)
         row = connections.get(session, event.connection_id)
         context = connections.context(db, row)
@@ -60,16 +61,16 @@ def process_event(db: Database, dispatcher: Dispatcher, public_url: str, event_i
     except PayloadError as error:
         _finish(db, event_id, "failed", f"cannot read the {connector.display_name} payload: {error.message}")
         EVENTS_PROCESSED.labels(context.vendor, "payload_error").inc()
-        return
+        return []
     except Exception as error:  # a connector bug: keep the event, say so, replay after the fix
         log.exception("connector %s failed on event %s", context.vendor, event_id)
         _finish(db, event_id, "failed", f"connector error: {type(error).__name__}: {error}")
         EVENTS_PROCESSED.labels(context.vendor, "connector_error").inc()
-        return
+        return []
     if parsed.skip_reason:
         _finish(db, event_id, "skipped", parsed.skip_reason, event_type=parsed.event_type)
         EVENTS_PROCESSED.labels(context.vendor, "skipped").inc()
-        return
+        return []
     transactions, skipped = [], []
     settled = _settled_keys(db, [tx.idempotency_key for tx in parsed.transactions])
     try:
@@ -84,9 +85,9 @@ def process_event(db: Database, dispatcher: Dispatcher, public_url: str, event_i
                 skipped.append(skip.reason)
     except EnrichmentUnavailable as error:
         _retry_later(db, event_id, attempts, str(error), error.retry_after)
-        return
+        return []
     with db.session() as session:
-        event = session.get(EventRow, event_id)
+        event = session.get(EventRow, event_id, options=[defer(EventRow.body)])  # read once, above
         event.event_type = parsed.event_type
         due = []
         for tx in transactions:
@@ -101,11 +102,10 @@ def process_event(db: Database, dispatcher: Dispatcher, public_url: str, event_i
         else:
             event.status, event.reason = "skipped", "; ".join(skipped) or "no transactions"
         event.lease_until, event.replay_requested = None, False
-        refresh_events_of(session, [tx.id for tx in event.transactions])
+        refresh_events_of(session, [tx.id for tx in event.transactions], decided=event_id)
         due_ids = [tx_id for tx_id in due if tx_id is not None]
     EVENTS_PROCESSED.labels(context.vendor, "parsed").inc()
-    for tx_id in due_ids:
-        dispatcher.deliver(tx_id)
+    return due_ids
 
 
 def _upsert(session: Session, event: EventRow, tx: Transaction, context: ConnectionContext,

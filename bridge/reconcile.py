@@ -26,7 +26,15 @@ from typing import Any, Callable
 from sqlalchemy import func, or_, select, update
 
 from bridge import connections, registry
-from bridge.contract import ConnectionContext, Connector, InboundRequest, ReconcilePage, ReconcileWindow, VendorSale
+from bridge.buckets import Buckets, Rate
+from bridge.contract import (
+    ConnectionContext,
+    Connector,
+    InboundRequest,
+    ReconcilePage,
+    ReconcileWindow,
+    VendorSale,
+)
 from bridge.dispatch import Dispatcher, NullDispatcher
 from bridge.errors import (
     PayloadError,
@@ -36,8 +44,13 @@ from bridge.errors import (
 )
 from bridge.inbox import store_events
 from bridge.store import Database
-from bridge.store.tables import ConnectionRow, EventRow, ReconcileRunRow, TransactionRow, utcnow
-from bridge.web.limits import Buckets, Rate
+from bridge.store.tables import (
+    ConnectionRow,
+    EventRow,
+    ReconcileRunRow,
+    TransactionRow,
+    utcnow,
+)
 
 log = logging.getLogger("bridge.reconcile")
 LEASE = timedelta(minutes=5)

@@ -11,7 +11,7 @@ from datetime import timedelta
 
 from sqlalchemy import select, update
 
-from bridge.dispatch import Dispatcher, NullDispatcher
+from bridge.dispatch import Dispatcher
 from bridge.pipeline import process_event
 from bridge.search import EventFilter, event_query
 from bridge.store import Database
@@ -134,7 +134,7 @@ def replay_inline(db: Database, work, event_id: int, actor: str) -> str:
     """Parse and deliver here, so the job reads the event's real outcome: a
     delivery woken for another worker could still be under way when we look."""
     request_replay(db, [event_id], actor)
-    process_event(db, NullDispatcher(), work.config.public_url, event_id)
+    process_event(db, work.config.public_url, event_id)
     with db.session() as session:
         due = list(session.scalars(select(TransactionRow.id).join(
             EventTransactionRow, EventTransactionRow.transaction_id == TransactionRow.id).where(

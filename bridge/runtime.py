@@ -19,6 +19,9 @@ from bridge.retention import purge
 from bridge.store import Database
 from bridge.store.tables import ConnectionRow
 from bridge.sweeper import sweep
+from bridge.throttle import buckets_for
+
+log = logging.getLogger("bridge.runtime")
 
 log = logging.getLogger("bridge.runtime")
 
@@ -29,13 +32,23 @@ class Work:
         self.config, self.db, self.dispatcher = config, db, dispatcher
         self.deliverer = Deliverer(db, timeout=config.delivery_timeout_seconds,
                                    retry_budget_seconds=config.retry_budget_seconds,
-                                   allow_private_targets=config.allow_private_targets, http=http)
+                                   allow_private_targets=config.allow_private_targets, http=http,
+                                   buckets=buckets_for(config.redis_url))
         self._alert_http: httpx.Client | None = None
         self._next_alert_pass = 0.0
         self.reconciler = Reconciler(db, dispatcher, config.public_url)
 
     def process_event(self, event_id: int) -> None:
-        process_event(self.db, self.dispatcher, self.config.public_url, event_id)
+        """Parse, then deliver what is due right here: a second task per sale
+        would cost a broker round trip and a queue's wait behind the backlog."""
+        for transaction_id in process_event(self.db, self.config.public_url, event_id):
+            try:
+                self.deliverer.deliver(transaction_id)
+            except Exception as error:  # e.g. the database went away: another worker tries again
+                # The type only: a driver's message can quote statement parameters.
+                log.warning("delivering transaction %s after event %s failed (%s); queued for a worker",
+                            transaction_id, event_id, type(error).__name__)
+                self.dispatcher.deliver(transaction_id)
 
     def deliver(self, transaction_id: int) -> None:
         self.deliverer.deliver(transaction_id)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from bridge.store.tables import EventRow, EventTransactionRow, TransactionRow
 
@@ -18,13 +18,17 @@ def event_state(transactions: list[TransactionRow]) -> tuple[str, str | None]:
     return deciding.status, deciding.reason
 
 
-def refresh_events_of(session: Session, transaction_ids: list[int]) -> None:
-    """Re-derive the status of every parsed event linked to these transactions."""
+def refresh_events_of(session: Session, transaction_ids: list[int], decided: int | None = None) -> None:
+    """Re-derive the status of every parsed event linked to these transactions
+    (but `decided`, an event whose caller has just set it)."""
     if not transaction_ids:
         return
-    event_ids = session.scalars(select(EventTransactionRow.event_id).where(
-        EventTransactionRow.transaction_id.in_(transaction_ids)).distinct()).all()
-    for event in session.scalars(select(EventRow).where(EventRow.id.in_(event_ids))):
+    linked = select(EventTransactionRow.event_id).where(EventTransactionRow.transaction_id.in_(transaction_ids))
+    if decided is not None:
+        linked = linked.where(EventTransactionRow.event_id != decided)
+    # One statement for the events; the raw body is the biggest column and the status never needs it.
+    events = select(EventRow).where(EventRow.id.in_(linked)).options(defer(EventRow.body))
+    for event in session.scalars(events):
         if event.status == "received":
             continue  # not parsed yet: its own processing decides
         event.status, event.reason = event_state(event.transactions)

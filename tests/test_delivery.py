@@ -7,6 +7,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from bridge import pipeline
 from bridge.store.tables import AttemptRow, ConnectionRow, utcnow
 from tests.support import Harness
 
@@ -168,8 +169,8 @@ def test_lease_stops_a_second_worker_posting_the_same_delivery(harness):
     connection = harness.add_connection()
     harness.post_fixture(connection.id, "payment.updated.completed")
     job, event_id = harness.dispatcher.jobs.popleft()
-    harness.work.process_event(event_id)
-    [(_, tx_id)] = list(harness.dispatcher.jobs)
+    # Parse only (Work.process_event would deliver at once), then claim as another worker would.
+    [tx_id] = pipeline.process_event(harness.db, harness.config.public_url, event_id)
     assert harness.work.deliverer.claim(tx_id) is True
     assert harness.work.deliverer.deliver(tx_id) is None  # claimed elsewhere: nothing sent
     assert harness.ledger() == []

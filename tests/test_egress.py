@@ -104,18 +104,18 @@ def test_a_delivery_to_a_rebound_host_fails_visibly_and_sends_nothing(tmp_path, 
                              signing_keys=["test-signature-key"]).row  # passes: HOST looked public
     rebinding_dns["public_answers"] = 2  # the delivery's own pre-check still sees the public answer
     harness.post_fixture(row.id, "payment.updated.completed")
-    deliverer = Deliverer(harness.db, timeout=2.0, retry_budget_seconds=60, allow_private_targets=False)
-    job, event_id = harness.dispatcher.jobs.popleft()
-    harness.work.process_event(event_id)
-    [(_, tx_id)] = list(harness.dispatcher.jobs)
-    deliverer.deliver(tx_id)
+    # Deliveries leave through the bridge's own client (the harness's goes in-process).
+    harness.work.deliverer = Deliverer(harness.db, timeout=2.0, retry_budget_seconds=60,
+                                       allow_private_targets=False)
+    harness.drain()
+    [tx_id] = [tx.id for tx in harness.transactions()]
     with harness.db.session() as session:
         tx = session.get(TransactionRow, tx_id)
         assert tx.status == "failed", tx.reason
         assert "private network (127.0.0.1)" in tx.reason
         assert tx.attempts == 1
     assert listener.received == []
-    deliverer.http.close()
+    harness.work.deliverer.http.close()
     harness.close()
 
 

@@ -21,8 +21,6 @@ from typing import Any, Callable
 
 from .models import APIS, Customer, Organization, SpecError, customer_from_spec, organization_from_spec
 
-RATE_WINDOW_SECONDS = 60.0
-
 
 class ConflictError(SpecError):
     """An org name or API key that is already taken (HTTP 409)."""
@@ -202,13 +200,14 @@ class SandboxLedger:
             return None
         now = time.monotonic()
         window = self._rate_windows.setdefault(org.name, deque())
-        while window and window[0] <= now - RATE_WINDOW_SECONDS:
+        span = org.rate_limit_window_seconds
+        while window and window[0] <= now - span:
             window.popleft()
         if len(window) >= limit:
-            retry_after = max(1, math.ceil(window[0] + RATE_WINDOW_SECONDS - now))
+            retry_after = max(1, math.ceil(window[0] + span - now))
             return Outcome(429, {"success": False, "error": {
                 "code": "RATE_LIMITED",
-                "message": f"more than {limit} transactions a minute; retry later"}},
+                "message": f"more than {limit} transactions in {span:g} s; retry later"}},
                 headers={"Retry-After": str(retry_after)})
         window.append(now)
         return None

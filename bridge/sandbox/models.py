@@ -82,6 +82,8 @@ class Organization:
     country_calling_code: str = "61"
     points_per_currency: Fraction = Fraction(1)  # Cockato only
     rate_limit_per_minute: int | None = None
+    # The throttle's sliding window: a minute, as Cockato says; shorter in tests.
+    rate_limit_window_seconds: float = 60.0
     customers: dict[str, Customer] = field(default_factory=dict)
 
     def as_dict(self, with_customers: bool = True) -> dict[str, Any]:
@@ -92,6 +94,7 @@ class Organization:
             "country_calling_code": self.country_calling_code,
             "points_per_currency": _plain(self.points_per_currency),
             "rate_limit_per_minute": self.rate_limit_per_minute,
+            "rate_limit_window_seconds": self.rate_limit_window_seconds,
         }
         if with_customers:
             summary["customers"] = [c.as_dict() for c in self.customers.values()]
@@ -112,6 +115,8 @@ def organization_from_spec(spec: Any) -> Organization:
         program=_program_from_spec(spec.get("program")) if api == "xtarly" else None,
         points_per_currency=_positive(spec.get("points_per_currency", 1), "points_per_currency"),
         rate_limit_per_minute=_rate_limit(spec, api),
+        rate_limit_window_seconds=float(_positive(spec.get("rate_limit_window_seconds", 60),
+                                                  "rate_limit_window_seconds")),
     )
     org.country, org.country_calling_code = _country(spec)
     for customer_spec in spec.get("customers") or []:

@@ -34,7 +34,12 @@ def make_engine(url: str) -> Engine:
             cursor.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    # No pre-ping: it costs a round trip per session on the hot path. A
+    # connection PostgreSQL cut (a restart) fails its next statement instead,
+    # and SQLAlchemy then invalidates the whole pool, so each process loses one
+    # unit of work: the web answers that request 503 (the vendor retries) and a
+    # worker task retries (worker/tasks.py); rows stay due for the sweeper.
+    return create_engine(url, pool_size=10, max_overflow=20)
 
 
 class Database:

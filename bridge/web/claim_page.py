@@ -15,8 +15,8 @@ from flask import Blueprint, current_app, jsonify, render_template, request
 
 from bridge import claims
 from bridge.delivery import Deliverer
+from bridge.errors import RateLimited
 from bridge.web.dashboard.guard import FormExpired, check_csrf
-from bridge.web.limits import RateLimited
 
 claim_page = Blueprint("claim", __name__, template_folder="templates")
 

@@ -2,109 +2,19 @@
 
 Generous by default: a POS catching up after an outage sends hundreds of
 requests at once, so a connection takes a burst of 2,000 before any 429 (the
-interface promises at least 1,000), refilled at 50 a second. With Redis (production) the buckets live there, so
-every web process draws from the same ones; embedded mode keeps them in the
-process. If Redis stops answering, each process falls back to its own buckets
+interface promises at least 1,000), refilled at 50 a second. With Redis
+(production) the buckets live there, so every web process draws from the same
+ones; embedded mode keeps them in the process. If Redis stops answering, each process falls back to its own buckets
 for a few seconds rather than refuse or stall a POS: the limit then errs on
 the generous side, never on the side of losing a sale.
 """
 
 from __future__ import annotations
 
-import logging
 import math
-import threading
-import time
-from collections import OrderedDict
-from dataclasses import dataclass
 
-import redis
-
+from bridge.buckets import Buckets, Rate, SharedBuckets
 from bridge.errors import RateLimited
-
-log = logging.getLogger("bridge.limits")
-
-MAX_BUCKETS = 100_000  # per kind; the least recently seen are forgotten first
-
-
-
-@dataclass(frozen=True)
-class Rate:
-    burst: float
-    per_second: float
-
-    @classmethod
-    def parse(cls, text: str | None) -> "Rate | None":
-        """`BURST/PER_SECOND`, e.g. `2000/50`; `off` (or empty) for no limit."""
-        if not text or text.strip().lower() == "off":
-            return None
-        burst, sep, per_second = text.partition("/")
-        try:
-            rate = cls(float(burst), float(per_second if sep else burst))
-        except ValueError:
-            raise ValueError(f"rate limit must read BURST/PER_SECOND, like 2000/50, or off: {text!r}") from None
-        if rate.burst < 1 or rate.per_second <= 0:
-            raise ValueError(f"rate limit needs a burst of at least 1 and a positive rate: {text!r}")
-        return rate
-
-
-class Buckets:
-    def __init__(self, clock=time.monotonic) -> None:
-        self.clock = clock
-        self.lock = threading.Lock()
-        self.buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()  # key -> (tokens, at)
-
-    def take(self, key: str, rate: Rate) -> float:
-        """0 when allowed; else the seconds until a token is back."""
-        now = self.clock()
-        with self.lock:
-            tokens, at = self.buckets.pop(key, (rate.burst, now))
-            tokens = min(rate.burst, tokens + (now - at) * rate.per_second)
-            wait = 0.0 if tokens >= 1 else (1 - tokens) / rate.per_second
-            self.buckets[key] = (tokens - 1 if wait == 0 else tokens, now)
-            while len(self.buckets) > MAX_BUCKETS:
-                self.buckets.popitem(last=False)
-        return wait
-
-
-# One bucket, refilled by elapsed time on Redis's clock (the same for every
-# process); returns the wait as a string, since Redis truncates Lua numbers.
-TAKE_SCRIPT = """
-local burst, per_second = tonumber(ARGV[1]), tonumber(ARGV[2])
-local clock = redis.call('TIME')
-local now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
-local state = redis.call('HMGET', KEYS[1], 'tokens', 'at')
-local tokens = tonumber(state[1]) or burst
-local at = tonumber(state[2]) or now
-tokens = math.min(burst, tokens + math.max(0, now - at) * per_second)
-local wait = 0
-if tokens >= 1 then tokens = tokens - 1 else wait = (1 - tokens) / per_second end
-redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', tostring(now))
-redis.call('EXPIRE', KEYS[1], math.ceil(burst / per_second) + 1)
-return tostring(wait)
-"""
-FALLBACK_SECONDS = 5.0  # after a Redis error, how long to use the process's own buckets
-
-
-class SharedBuckets:
-    """Buckets in Redis, shared by every process; the process's own while Redis is unreachable."""
-
-    def __init__(self, redis_url: str, prefix: str, clock=time.monotonic) -> None:
-        client = redis.Redis.from_url(redis_url, socket_timeout=0.25, socket_connect_timeout=0.25)
-        self.take_script = client.register_script(TAKE_SCRIPT)
-        self.prefix, self.clock = prefix, clock
-        self.local = Buckets(clock)
-        self.redis_down_until = 0.0
-
-    def take(self, key: str, rate: Rate) -> float:
-        if self.clock() >= self.redis_down_until:
-            try:
-                return float(self.take_script(keys=[f"{self.prefix}{key}"], args=[rate.burst, rate.per_second]))
-            except redis.RedisError as error:
-                log.warning("rate limits: Redis unreachable (%s); using this process's own buckets for %gs",
-                            type(error).__name__, FALLBACK_SECONDS)
-                self.redis_down_until = self.clock() + FALLBACK_SECONDS
-        return self.local.take(key, rate)
 
 
 class IngestLimits:

@@ -41,17 +41,16 @@ def _record(db: Database, connection_id: str, request: InboundRequest, reason: s
     now = utcnow()
     hour = now.replace(minute=0, second=0, microsecond=0)
     with db.session() as session:
-        counted = session.execute(update(RejectionCountRow).where(
-            RejectionCountRow.connection_id == connection_id, RejectionCountRow.hour == hour
-        ).values(count=RejectionCountRow.count + 1, last_at=now)).rowcount
-        if not counted:
+        counted = _count(session, connection_id, hour, now)
+        if counted is None:
             try:
                 with session.begin_nested():
                     session.add(RejectionCountRow(connection_id=connection_id, hour=hour, count=1, last_at=now))
+                counted = 1
             except IntegrityError:  # another request made this hour's row first
-                session.execute(update(RejectionCountRow).where(
-                    RejectionCountRow.connection_id == connection_id, RejectionCountRow.hour == hour
-                ).values(count=RejectionCountRow.count + 1, last_at=now))
+                counted = _count(session, connection_id, hour, now)
+        if counted > STORE_PER_HOUR:
+            return  # a flood: the hour's share is stored, the rest is only counted (no further query)
         stored_this_hour = session.scalar(select(func.count()).select_from(RejectionRow).where(
             RejectionRow.connection_id == connection_id, RejectionRow.at >= hour))
         if stored_this_hour >= STORE_PER_HOUR:
@@ -62,6 +61,13 @@ def _record(db: Database, connection_id: str, request: InboundRequest, reason: s
             body_sha256=hashlib.sha256(request.body).hexdigest(),
             body_excerpt=request.body[:EXCERPT_BYTES].decode("utf-8", errors="replace")))
         _prune(session, connection_id, now)
+
+
+def _count(session, connection_id: str, hour, now) -> int | None:
+    """Count one more refusal in the hour's row; its new count, or None when the row is not there yet."""
+    return session.execute(update(RejectionCountRow).where(
+        RejectionCountRow.connection_id == connection_id, RejectionCountRow.hour == hour
+    ).values(count=RejectionCountRow.count + 1, last_at=now).returning(RejectionCountRow.count)).scalar()
 
 
 def _prune(session, connection_id: str, now) -> None:

@@ -195,7 +195,8 @@ def test_pages_fit_a_375_px_phone_without_horizontal_scroll(browser, live):
     expect(page.locator("[data-field=status]")).not_to_have_text("running", timeout=20_000)
     job_url = page.url
     for path in ("/admin/", "/admin/events", f"/admin/events/{event['id']}", "/admin/connections",
-                 "/admin/connections/new", "/admin/replays", job_url, "/admin/events/424242"):
+                 f"/admin/connections/{shop.id}", "/admin/connections/new", "/admin/replays", job_url,
+                 "/admin/events/424242"):
         page.goto(path)
         widths = page.evaluate("[document.documentElement.scrollWidth, document.documentElement.clientWidth]")
         assert widths[0] <= widths[1], f"{path} scrolls sideways at 375 px: {widths}"

@@ -99,8 +99,94 @@
     if (section.getAttribute("data-replay-status") === "running") { setTimeout(poll, 1000); }
   }
 
+  /* Go live: the Check and Test buttons post JSON (with the page's CSRF
+     token) and show the answer; the same JSON as `connections check|test --json`. */
+  function postJSON(section, url, body) {
+    return fetch(url, {
+      method: "POST", credentials: "same-origin",
+      headers: { "Content-Type": "application/json", Accept: "application/json",
+                 "X-CSRF-Token": section.getAttribute("data-csrf") },
+      body: JSON.stringify(body || {})
+    }).then(function (response) {
+      return response.json().catch(function () {
+        throw new Error("the server answered " + response.status);
+      });
+    });
+  }
+
+  function element(tag, className, text) {
+    var node = document.createElement(tag);
+    if (className) { node.className = className; }
+    if (text !== undefined && text !== null) { node.textContent = text; }
+    return node;
+  }
+
+  function showError(box, message) {
+    box.replaceChildren(element("p", "result-bad", message));
+  }
+
+  function renderChecklist(box, report) {
+    var list = element("ul", "checklist");
+    report.checks.forEach(function (item) {
+      var row = element("li", item.ok ? "check-ok" : "check-bad");
+      row.setAttribute("data-check", item.name);
+      row.appendChild(element("span", "mark", item.ok ? "✓" : "✗"));
+      row.appendChild(element("strong", null, item.name.replace(/_/g, " ")));
+      row.appendChild(element("span", "detail", " " + item.detail));
+      if (item.fix) { row.appendChild(element("p", "fix", item.fix)); }
+      list.appendChild(row);
+    });
+    var summary = element("p", report.ok ? "result-ok" : "result-bad",
+      report.ok ? "Every check passed: the connection is ready for a test transaction."
+                : "Not ready: fix the items marked ✗, then check again.");
+    summary.setAttribute("data-testid", "check-summary");
+    box.replaceChildren(summary, list);
+  }
+
+  function renderTest(section, box, result) {
+    if (result.error) { showError(box, result.error); return; }
+    var text = result.ok
+      ? "✓ Delivered: " + result.earned_points + " point(s) earned, new balance " + result.balance + "."
+      : "✗ Not awarded (" + result.status + "): " + (result.reason || "see the event");
+    var line = element("p", result.ok ? "result-ok" : "result-bad", text);
+    line.setAttribute("data-testid", "test-result");
+    box.replaceChildren(line);
+    if (result.event_id) {
+      var link = element("a", "small", "Event " + result.event_id);
+      link.href = section.getAttribute("data-events-url") + "/" + result.event_id;
+      box.appendChild(link);
+    }
+  }
+
+  function goLive(section) {
+    var checkButton = section.querySelector("[data-golive-check]");
+    var checkBox = section.querySelector("[data-check-result]");
+    checkButton.addEventListener("click", function () {
+      checkButton.disabled = true;
+      checkBox.replaceChildren(element("p", "muted", "Checking…"));
+      postJSON(section, section.getAttribute("data-check-url")).then(function (report) {
+        if (report.error) { showError(checkBox, report.error); } else { renderChecklist(checkBox, report); }
+      }, function (error) { showError(checkBox, "The check did not finish: " + error.message); })
+        .then(function () { checkButton.disabled = false; });
+    });
+    var form = section.querySelector("[data-golive-test]");
+    var testBox = section.querySelector("[data-test-result]");
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      var submit = form.querySelector("button[type=submit]");
+      submit.disabled = true;
+      testBox.replaceChildren(element("p", "muted", "Sending one test transaction…"));
+      postJSON(section, section.getAttribute("data-test-url"),
+               { customer: form.elements.customer.value, amount: form.elements.amount.value })
+        .then(function (result) { renderTest(section, testBox, result); },
+              function (error) { showError(testBox, "The test did not finish: " + error.message); })
+        .then(function () { submit.disabled = false; });
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     document.querySelectorAll("[data-live-event]").forEach(watchEvent);
     document.querySelectorAll("[data-replay-url]").forEach(watchReplay);
+    document.querySelectorAll("[data-golive]").forEach(goLive);
   });
 })();

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 from sqlalchemy import func, select
 
@@ -58,7 +59,12 @@ def test_connections_list_shows_the_rejection_fields(harness):
     assert view["rejected_24h"] == 1 and "does not match" in view["last_rejection"]["reason"]
 
 
-def test_a_flood_of_10000_keeps_the_table_within_its_cap_and_valid_requests_are_answered(fresh_postgres_db):
+# CI floods with 2,000 (40 times the hour's share of stored refusals);
+# scripts/faults runs the issue's 10,000.
+FLOOD_N = int(os.environ.get("FLOOD_N", "2000"))
+
+
+def test_a_flood_of_bad_requests_keeps_the_table_within_its_cap_and_valid_requests_are_answered(fresh_postgres_db):
     """The real caps, on PostgreSQL; ingest limits off so that every request reaches verification."""
     from tests.support import Harness
 
@@ -68,17 +74,17 @@ def test_a_flood_of_10000_keeps_the_table_within_its_cap_and_valid_requests_are_
         body = fixture_bytes("square", "payment.updated.completed")
         refused = accepted = 0
         for batch in range(10):
-            for _ in range(1000):
+            for _ in range(FLOOD_N // 10):
                 refused += h.post(connection.id, body, signing_key="flood").status_code == 401
             document = json.loads(body)
             document["event_id"] = f"valid-during-flood-{batch}"
             accepted += h.post(connection.id, json.dumps(document).encode()).status_code == 202
-        assert (refused, accepted) == (10_000, 10)
+        assert (refused, accepted) == (FLOOD_N // 10 * 10, 10)
         with h.db.session() as session:
             stored = session.scalar(select(func.count()).select_from(RejectionRow))
         # An hour boundary during the run may store a second hour's share, never past the total cap.
         assert rejections.STORE_PER_HOUR <= stored <= min(2 * rejections.STORE_PER_HOUR, rejections.KEEP_PER_CONNECTION)
-        assert rejections.summary(h.db, connection.id)["rejected_24h"] == 10_000
+        assert rejections.summary(h.db, connection.id)["rejected_24h"] == FLOOD_N // 10 * 10
         assert len(h.events()) == 10
     finally:
         h.close()

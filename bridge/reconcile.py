@@ -29,6 +29,7 @@ from bridge import connections, registry
 from bridge.contract import ConnectionContext, Connector, InboundRequest, ReconcilePage, ReconcileWindow, VendorSale
 from bridge.dispatch import Dispatcher, NullDispatcher
 from bridge.errors import (
+    BridgeError,
     PayloadError,
     ReconcileUnavailable,
     VendorAPIUnavailable,
@@ -162,7 +163,7 @@ class Reconciler:
                 self._stop(result, f"{refused.message}; nothing more is asked of it until it is rotated "
                                    f"(`{ROTATE_VENDOR.format(id=context.id)}`)")
                 return
-            except (VendorAPIUnavailable, ReconcileUnavailable, PayloadError) as error:
+            except BridgeError as error:  # an API that stayed down, a refused query, a bad setting
                 self._stop(result, f"{error.message}; the next run resumes from here")
                 return
             if page.sales:

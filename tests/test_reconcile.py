@@ -167,3 +167,21 @@ def test_the_sweep_wakes_a_due_connection_once_and_never_one_turned_off(tmp_path
         assert not [job for job in harness.dispatcher.jobs if job[0] == "reconcile"]
     finally:
         harness.close()
+
+
+def test_a_reconciled_event_is_listed_shown_and_replayed_like_a_webhooks(harness, fake, cli, monkeypatch):
+    from bridge import replay
+
+    connection = lightspeed(harness)
+    sale = fake.add_sale(at=datetime.now(timezone.utc).isoformat())
+    cli("--connection", connection.id, "--since", "1h")
+    harness.sweep_and_drain()
+    runner = CliRunner()
+    [listed] = json.loads(runner.invoke(main, ["events", "list", "--json"]).stdout)
+    assert (listed["source"], listed["status"], listed["vendor_event_id"]) == (
+        "reconcile", "delivered", f"api:{sale['id']}:{sale['version']}")
+    shown = json.loads(runner.invoke(main, ["events", "show", str(listed["id"]), "--json"]).stdout)
+    assert shown["source"] == "reconcile" and json.loads(shown["request"]["body"]["text"])["id"] == sale["id"]
+    assert replay.request_replay(harness.db, [listed["id"]], "test") == [listed["id"]]
+    harness.sweep_and_drain()
+    assert len(harness.ledger()) == 1  # the same idempotency key: delivered once

@@ -13,7 +13,8 @@ from bridge.config import Config
 from bridge.delivery import Deliverer
 from bridge.dispatch import Dispatcher
 from bridge.pipeline import process_event
-from bridge.reconcile import Reconciler, every_of
+from bridge.reconcile import Reconciler
+from bridge.reconcile_schedule import every_of
 from bridge.replay import run_job_step
 from bridge.retention import purge
 from bridge.store import Database

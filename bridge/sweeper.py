@@ -9,7 +9,7 @@ from datetime import timedelta
 from sqlalchemy import or_, select, update
 
 from bridge.dispatch import Dispatcher
-from bridge.reconcile import due_connections
+from bridge.reconcile_schedule import due_connections
 from bridge.store import Database
 from bridge.store.tables import EventRow, ReplayJobRow, TransactionRow, utcnow
 

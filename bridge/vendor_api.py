@@ -67,15 +67,19 @@ def read_json(name: str, response: httpx.Response) -> Any:
 
 
 def check_answer(name: str, response: httpx.Response) -> None:
-    status = response.status_code
+    raise_for_status(name, response.status_code, response.headers, response.url.path)
+
+
+def raise_for_status(name: str, status: int, headers, path: str) -> None:
+    """The one reading of a vendor API's status code (an SDK's errors come here too)."""
     if 200 <= status < 300:
         return
     if status in (401, 403):
         raise VendorTokenRejected(f"{name} refused the connection's API token ({status})", status_code=status)
     if status == 429 or status >= 500:
-        retry_after = parse_retry_after(response.headers.get("retry-after"))
+        retry_after = parse_retry_after((headers or {}).get("retry-after"))
         raise VendorAPIUnavailable(
             f"{name} API answered {status}" + (f"; it asks to wait {retry_after:g} s" if retry_after is not None else ""),
             retry_after=retry_after)
-    raise ReconcileUnavailable(f"{name} API answered {status} for {response.url.path}: check api_base_url "
+    raise ReconcileUnavailable(f"{name} API answered {status} for {path}: check api_base_url "
                                "and the connection's settings")

@@ -137,3 +137,51 @@ def test_a_large_window_asks_before_importing_on_a_terminal(harness, fake, cli, 
     assert harness.events() == []
     cli("--connection", connection.id, "--since", "2026-10-01", "--yes")
     assert len(harness.events()) == 301
+
+
+@pytest.mark.parametrize("value, message", [("5s", "at least 30s"), ("soon", "not a duration")])
+def test_reconcile_every_is_checked_when_set(harness, monkeypatch, value, message):
+    connection = lightspeed(harness)
+    monkeypatch.setenv("DATABASE_URL", harness.config.database_url)
+    result = CliRunner().invoke(main, ["connections", "set", connection.id, f"reconcile_every={value}"])
+    assert result.exit_code == 2 and message in result.stderr
+
+
+def test_the_sweep_wakes_a_due_connection_once_and_never_one_turned_off(tmp_path, fake):
+    from tests.support import Harness
+
+    harness = Harness(f"sqlite:///{tmp_path / 'sweep.db'}", scheduled_reconcile=True)
+    try:
+        due = lightspeed(harness, name="every 15m")
+        harness.add_connection(vendor="lightspeed", name="off", signing_keys=("s",), vendor_token=TOKEN,
+                               currency="NZD", settings={"api_base_url": API, "reconcile_every": "0"})
+        harness.add_connection(vendor="lightspeed", name="no token", signing_keys=("s",), currency="NZD")
+        harness.work.sweep()
+        assert [job for job in harness.dispatcher.jobs if job[0] == "reconcile"] == [("reconcile", due.id)]
+        harness.work.sweep()  # woken a moment ago: not again
+        assert len([job for job in harness.dispatcher.jobs if job[0] == "reconcile"]) == 1
+        fake.add_sale(at=datetime.now(timezone.utc).isoformat())
+        harness.drain()
+        assert len(harness.ledger()) == 1
+        harness.work.sweep()  # the run just done is not due for 15 minutes
+        assert not [job for job in harness.dispatcher.jobs if job[0] == "reconcile"]
+    finally:
+        harness.close()
+
+
+def test_a_reconciled_event_is_listed_shown_and_replayed_like_a_webhooks(harness, fake, cli, monkeypatch):
+    from bridge import replay
+
+    connection = lightspeed(harness)
+    sale = fake.add_sale(at=datetime.now(timezone.utc).isoformat())
+    cli("--connection", connection.id, "--since", "1h")
+    harness.sweep_and_drain()
+    runner = CliRunner()
+    [listed] = json.loads(runner.invoke(main, ["events", "list", "--json"]).stdout)
+    assert (listed["source"], listed["status"], listed["vendor_event_id"]) == (
+        "reconcile", "delivered", f"api:{sale['id']}:{sale['version']}")
+    shown = json.loads(runner.invoke(main, ["events", "show", str(listed["id"]), "--json"]).stdout)
+    assert shown["source"] == "reconcile" and json.loads(shown["request"]["body"]["text"])["id"] == sale["id"]
+    assert replay.request_replay(harness.db, [listed["id"]], "test") == [listed["id"]]
+    harness.sweep_and_drain()
+    assert len(harness.ledger()) == 1  # the same idempotency key: delivered once

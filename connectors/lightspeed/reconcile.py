@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 
 from bridge.contract import ConnectionContext, ReconcilePage, ReconcileWindow, VendorSale
-from bridge.errors import PayloadError
+from bridge.errors import PayloadError, ReconcileUnavailable, SkipTransaction
 from bridge.untrusted import get_str
 from bridge.vendor_api import get_json
 from connectors.lightspeed.api import base_url
@@ -30,7 +30,11 @@ EVENT_PREFIX = "api:"
 
 def list_page(connection: ConnectionContext, window: ReconcileWindow, cursor: str | None) -> ReconcilePage:
     after = _version(cursor)
-    body = get_json(NAME, f"{base_url(connection)}/api/2.0/sales",
+    try:
+        base = base_url(connection)
+    except SkipTransaction as missing:
+        raise ReconcileUnavailable(missing.reason) from None
+    body = get_json(NAME, f"{base}/api/2.0/sales",
                     params={"after": after, "page_size": PAGE_SIZE},
                     headers={"Authorization": f"Bearer {connection.vendor_token}", "Accept": "application/json"})
     listed = body.get("data") if isinstance(body, dict) else None

@@ -13,7 +13,7 @@ from typing import Callable
 
 from square.utils.webhooks_helper import verify_signature
 
-from bridge.contract import ConnectionContext, Connector, InboundRequest, Parsed
+from bridge.contract import ConnectionContext, Connector, InboundRequest, Parsed, ReconcilePage, ReconcileWindow
 from bridge.errors import PayloadError, SignatureError
 from bridge.identity import normalize_email
 from bridge.model import Customer, Kind, Location, Transaction
@@ -103,7 +103,7 @@ class SquareConnector(Connector):
     ignored_event_types = tuple(IGNORED)
     settings = {
         "include_tips": "true: award on total_money (tip included); default false, amount_money",
-        "environment": "sandbox: Square's sandbox API for customer lookups (default production)",
+        "environment": "sandbox: Square's sandbox API for customer lookups and reconciliation (default production)",
     }
 
     signing_key_source = "copy the subscription's Signature key from Square Developer Console → Webhooks → Subscriptions"
@@ -134,10 +134,25 @@ class SquareConnector(Connector):
     def event_id(self, request: InboundRequest, connection: ConnectionContext) -> str:
         return get_str(load_json(request.body), "event_id")
 
+    supports_reconcile = True
+    # Square publishes no number; a few requests a second stays far below any.
+    reconcile_requests_per_second = 5.0
+
+    def reconcile_page(self, connection: ConnectionContext, window: ReconcileWindow,
+                       cursor: str | None) -> ReconcilePage:
+        from connectors.square.reconcile import list_page
+
+        return list_page(connection, window, cursor)
+
     def parse(self, request: InboundRequest, connection: ConnectionContext) -> Parsed:
         event = load_json(request.body)
         if not isinstance(event, dict):
             raise PayloadError("expected a JSON object")
+        if request.source == "reconcile":
+            # A payment as the Payments list returns it: the object a
+            # payment.updated webhook carries, so it is wrapped as one.
+            event = {"type": "payment.updated", "data": {"type": "payment", "id": event.get("id"),
+                                                         "object": {"payment": event}}}
         event_type = get_str(event, "type")
         handler = HANDLERS.get(event_type)
         if handler is not None:

@@ -16,18 +16,20 @@ from bridge.contract import ConnectionContext
 from bridge.errors import EnrichmentUnavailable
 from bridge.identity import normalize_email, normalize_phone
 from bridge.model import Customer, Transaction
+from bridge.vendor_api import http
 
 # Our own retry schedule owns retries; the SDK's built-in ones would stack on it.
 _REQUEST_OPTIONS = {"max_retries": 0, "timeout_in_seconds": 10}
 
 
 def square_client(connection: ConnectionContext) -> Square:
+    # One process-wide httpx client: a Square() of its own loads the TLS certificates each time.
     base_url = connection.setting("api_base_url")
     if base_url:
-        return Square(token=connection.vendor_token, base_url=str(base_url).rstrip("/"))
+        return Square(token=connection.vendor_token, base_url=str(base_url).rstrip("/"), httpx_client=http())
     environment = (SquareEnvironment.SANDBOX if connection.setting("environment") == "sandbox"
                    else SquareEnvironment.PRODUCTION)
-    return Square(token=connection.vendor_token, environment=environment)
+    return Square(token=connection.vendor_token, environment=environment, httpx_client=http())
 
 
 def enrich_from_square(transaction: Transaction, connection: ConnectionContext) -> Transaction:

@@ -20,7 +20,13 @@ from datetime import datetime, timedelta, timezone
 import httpx
 
 from bridge.contract import ConnectionContext, ReconcilePage, ReconcileWindow, VendorSale
-from bridge.errors import EnrichmentUnavailable, PayloadError, ReconcileUnavailable, VendorAPIUnavailable, VendorTokenRejected
+from bridge.errors import (
+    EnrichmentUnavailable,
+    PayloadError,
+    ReconcileUnavailable,
+    VendorAPIUnavailable,
+    VendorTokenRejected,
+)
 from bridge.vendor_api import get, http, read_json
 from connectors.toast import api
 

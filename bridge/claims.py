@@ -25,7 +25,7 @@ from decimal import Decimal, InvalidOperation
 
 from sqlalchemy import select, update
 
-from bridge import connections
+from bridge import connections, receipts
 from bridge.delivery import Deliverer
 from bridge.errors import BridgeError
 from bridge.identity import masked, normalize_email, normalize_phone
@@ -189,7 +189,8 @@ def _bind(db: Database, row: ConnectionRow, form: ClaimForm, remote_addr: str | 
         candidates = session.execute(select(
             TransactionRow.id, TransactionRow.currency, TransactionRow.amount_minor,
             TransactionRow.receipt_total_minor, TransactionRow.occurred_at).where(
-            TransactionRow.connection_id == row.id, TransactionRow.reference == form.receipt,
+            TransactionRow.connection_id == row.id,
+            TransactionRow.receipt_key == receipts.receipt_key(form.receipt),
             TransactionRow.local_date == form.date, TransactionRow.kind == Kind.SALE.value,
             TransactionRow.status == "unmatched").order_by(TransactionRow.id)).all()
         match = next((c.id for c in candidates

@@ -83,7 +83,7 @@ class Deliverer:
             connections.check_target_url(target_url, self.allow_private_targets)
             request = client.build(delivery, target_url, target_key)
         except Unmatched as unmatched:
-            return self._settle(transaction_id, Outcome(Verdict.UNMATCHED, unmatched.message))
+            return self._settle(transaction_id, Outcome(Verdict.UNMATCHED, unmatched.message), sent=delivery)
         except ConfigError as refused:
             return self._settle(transaction_id, Outcome(Verdict.FAILED, refused.message))
         if rate and (wait := self.buckets.take(throttle.bucket_key(target_url, target_key), rate)):
@@ -114,7 +114,7 @@ class Deliverer:
             outcome = Outcome(Verdict.RETRY, f"{outcome.reason.split(';')[0]} (the key sent has been "
                                              "rotated since); sending again with the new key")
         return self._settle(transaction_id, outcome, attempt,
-                            result.raw if result else None, result)
+                            result.raw if result else None, result, sent=delivery)
 
     def _defer(self, transaction_id: int, wait: float) -> None:
         """Over the target's budget: not attempted, due again when a token is back.
@@ -151,7 +151,7 @@ class Deliverer:
             return self.db.sealer.open(conn.target_key) != key_sent
 
     def _settle(self, transaction_id: int, outcome: Outcome, attempt: AttemptRow | None = None,
-                raw_result: dict | None = None, awarded=None) -> Verdict:
+                raw_result: dict | None = None, awarded=None, sent: Delivery | None = None) -> Verdict:
         now = utcnow()
         verdict, reason = outcome.verdict, outcome.reason
         with self.db.session() as session:
@@ -179,6 +179,12 @@ class Deliverer:
             elif verdict == Verdict.PAUSED:
                 row.status, row.reason = "paused", reason
                 connections.pause(session, row.connection_id, reason)
+            elif verdict == Verdict.UNMATCHED and sent is not None and _identity_changed(row, sent):
+                # A later event brought the customer while this attempt was in
+                # flight with the old details: send again rather than lose them.
+                row.status, row.next_attempt_at, row.enqueued_at = "pending", now, None
+                row.reason = f"{reason}; new customer details arrived meanwhile, sending again"
+                verdict = Verdict.RETRY
             elif verdict in (Verdict.UNMATCHED, Verdict.FAILED):
                 row.status, row.reason = verdict.value, reason
             if attempt is not None:
@@ -188,6 +194,11 @@ class Deliverer:
             refresh_events_of(session, [transaction_id])
         log.info("transaction %s: %s (%s)", transaction_id, verdict.value, reason)
         return verdict
+
+
+def _identity_changed(row: TransactionRow, sent: Delivery) -> bool:
+    return (row.customer_email, row.customer_phone, row.customer_barcode, row.loyalty_customer_id) != (
+        sent.email, sent.phone, sent.barcode, sent.loyalty_customer_id)
 
 
 def _delivered_reason(awarded) -> str:

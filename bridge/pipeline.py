@@ -167,7 +167,7 @@ def _refresh_for_replay(row: TransactionRow, tx: Transaction, context: Connectio
                         event_id: int) -> int | None:
     fresh = _new_row(tx, context)
     for column in ("amount_minor", "currency", "occurred_at", "location_id", "location_name",
-                   "reference", "refund_of", "local_date", "receipt_total_minor", "line_items", "extra"):
+                   "reference", "refund_of", "receipt_key", "local_date", "receipt_total_minor", "line_items", "extra"):
         setattr(row, column, getattr(fresh, column))
     _set_customer(row, tx.customer.merged_with(_customer_of(row)))
     row.status, row.reason = fresh.status, fresh.reason or f"replayed (event {event_id})"
@@ -234,6 +234,7 @@ def _new_row(tx: Transaction, context: ConnectionContext) -> TransactionRow:
         source_id=tx.source_id, kind=tx.kind.value, amount_minor=tx.amount_minor, currency=tx.currency,
         occurred_at=tx.occurred_at, location_id=tx.location.id, location_name=tx.location.name,
         reference=tx.reference, refund_of=tx.refund_of, source_version=tx.source_version,
+        receipt_key=receipts.receipt_key(tx.reference),
         local_date=receipts.local_date(tx, context.setting("timezone")),
         receipt_total_minor=receipts.receipt_total(tx),
         line_items=[item.__dict__ for item in tx.line_items],

@@ -4,6 +4,7 @@ transaction's `reference`), the store's local date and the printed total."""
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -31,6 +32,16 @@ def local_date(tx: Transaction, timezone_setting: str | None) -> date:
     if store_zone is not None:
         return tx.occurred_at.astimezone(store_zone).date()
     return tx.business_date or tx.occurred_at.date()
+
+
+def receipt_key(receipt: str | None) -> str | None:
+    """The receipt identifier as a person types it from paper: case, spaces
+    and a leading # do not matter (Square's `Hx7k` typed as `HX7K`, Toast's
+    `#42` as `42`)."""
+    if not receipt:
+        return None
+    key = re.sub(r"\s+", "", receipt).lstrip("#").upper()
+    return key[:64] or None
 
 
 def receipt_total(tx: Transaction) -> int:

@@ -148,6 +148,13 @@ def test_cli_lists_and_revokes_claims_and_connections_print_the_claim_url(tmp_pa
                                 "--json"], catch_exceptions=False)
     assert made.exit_code == 0, made.output
     assert json.loads(made.output)["claim_url"] == "https://pos.example.com/claim/cafe-rio"
+    later = json.loads(runner.invoke(main, ["connections", "add", "--vendor", "square", "--name", "Two",
+                                            "--target", "xtarly", "--target-url",
+                                            "http://127.0.0.1:8000/sandbox/xtarly", "--target-key", "k",
+                                            "--signing-key", "s", "--json"]).output)
+    turned_on = runner.invoke(main, ["connections", "set", later["id"], "claims=on"], catch_exceptions=False)
+    assert "claim URL (for the receipt footer): https://pos.example.com/claim/" in turned_on.output
+    assert later["id"] not in turned_on.output.split("claim URL")[1]
     rows = json.loads(runner.invoke(main, ["connections", "list", "--json"]).output)
     assert "https://pos.example.com/claim/cafe-rio" in [row.get("claim_url") for row in rows]
     Database(url).dispose()

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 
+import httpx
+
 from bridge import replay
 from connectors.generic.tests import posting as generic
 from tests.support import fixture_bytes
@@ -149,3 +151,42 @@ def test_generic_sale_for_an_unknown_phone_awards_on_replay_after_sign_up(harnes
     generic.post(harness, connection, {"reference": "R-2001", "amount": "12.50", "phone": "0499 000 111"})
     harness.drain()
     _signs_up_then_replay_awards_once(harness, "demo-bakery", {"phone": "+61499000111"})
+
+
+# -- an identity that arrives while the first delivery is in flight is not lost
+class _LaterEventMidFlight(httpx.BaseTransport):
+    """Forwards to the app, but first, once, lets `during` run: the later
+    event is stored and parsed while the first attempt is on the wire."""
+
+    def __init__(self, inner: httpx.BaseTransport, during) -> None:
+        self.inner, self.during = inner, during
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        during, self.during = self.during, None
+        if during:
+            during()
+        return self.inner.handle_request(request)
+
+
+def test_an_identity_arriving_while_the_404_attempt_is_in_flight_is_sent_again(harness):
+    connection = generic.connect(harness, target="cockato")
+    sale = {"reference": "R-3001", "amount": "12.50", "phone": "0499 000 111"}  # nobody at the core
+
+    def later_event():
+        generic.post(harness, connection, {**sale, "barcode": "LOYAL-0001"},
+                     headers={"Idempotency-Key": "second-sighting"})
+        job = harness.dispatcher.jobs.pop()
+        harness.work.process_event(job[1])  # merges the card into the row being delivered
+
+    inner = httpx.WSGITransport(app=harness.app)
+    harness.http = httpx.Client(
+        transport=_LaterEventMidFlight(inner, later_event), base_url="https://bridge.example.com")
+    harness.work.deliverer.http = harness.http
+    generic.post(harness, connection, sale)
+    harness.drain()
+    [tx] = harness.transactions()
+    assert tx.status == "pending" and "arrived meanwhile" in tx.reason
+    harness.sweep_and_drain()
+    [award] = harness.ledger()
+    assert award["customer_id"] == "cus_alice" and award["idempotency_key"] == tx.idempotency_key
+    assert [e.status for e in harness.events()] == ["delivered", "delivered"]

@@ -18,7 +18,7 @@ def test_square_stores_receipt_number_local_date_and_the_printed_total(harness):
     harness.post_fixture(connection.id, "payment.updated.completed")  # created 2026-11-28T14:02Z
     harness.drain()
     [tx] = harness.transactions()
-    assert (tx.reference, tx.local_date) == ("Hx7k", date(2026, 11, 29))
+    assert (tx.reference, tx.receipt_key, tx.local_date) == ("Hx7k", "HX7K", date(2026, 11, 29))
     assert (tx.amount_minor, tx.receipt_total_minor) == (1999, 2299)  # total_money has the $3 tip
 
 
@@ -70,4 +70,11 @@ def test_an_unknown_time_zone_is_refused_with_a_clear_message(harness):
 def test_the_claim_lookup_is_one_index_on_postgresql(pg_harness):
     indexes = {ix["name"]: ix["column_names"]
                for ix in inspect(pg_harness.db.engine).get_indexes("transactions")}
-    assert indexes["ix_transactions_receipt"] == ["connection_id", "reference", "local_date"]
+    assert indexes["ix_transactions_receipt"] == ["connection_id", "receipt_key", "local_date"]
+
+
+def test_the_receipt_key_ignores_case_spaces_and_a_leading_hash():
+    from bridge.receipts import receipt_key
+
+    assert receipt_key("Hx7k") == receipt_key(" hx7K ") == receipt_key("#HX 7K") == "HX7K"
+    assert receipt_key(None) is None and receipt_key("#") is None

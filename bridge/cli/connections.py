@@ -85,6 +85,8 @@ def connections_set(config: Config, connection_id, pairs):
     db = open_db(config)
     row = connections.set_settings(db, connection_id, _parse_settings(pairs))
     console.print(f"{row.id} settings: {json.dumps(row.settings)}", highlight=False)
+    if url := connections.claim_url(config.public_url, row):
+        console.print(f"claim URL (for the receipt footer): {url}", highlight=False)
 
 
 @connections_group.command("rotate-key")

@@ -138,7 +138,7 @@ class TransactionRow(Base):
         Index("ix_transactions_phone", "customer_phone"),
         Index("ix_transactions_reference", "reference"),
         # A receipt claim is one lookup: the receipt number on that local date.
-        Index("ix_transactions_receipt", "connection_id", "reference", "local_date"),
+        Index("ix_transactions_receipt", "connection_id", "receipt_key", "local_date"),
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
@@ -161,8 +161,10 @@ class TransactionRow(Base):
     reference: Mapped[str | None] = mapped_column(String(255))
     refund_of: Mapped[str | None] = mapped_column(String(255))
     source_version: Mapped[int | None] = mapped_column(BigInteger)
-    # What a customer reads on the receipt: the store's local date of the sale
-    # (bridge.receipts) and the printed total, in minor units.
+    # What a customer reads on the receipt (bridge.receipts): the receipt
+    # identifier as typed (normalised `reference`), the store's local date of
+    # the sale and the printed total, in minor units.
+    receipt_key: Mapped[str | None] = mapped_column(String(64))
     local_date: Mapped[date | None] = mapped_column(Date)
     receipt_total_minor: Mapped[int | None] = mapped_column(BigInteger)
     line_items: Mapped[list] = mapped_column(JSON, default=list)

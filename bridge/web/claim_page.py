@@ -8,12 +8,12 @@ a browser cannot send across sites without asking first.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import datetime, timezone
 
 import httpx
 from flask import Blueprint, current_app, jsonify, render_template, request
 
-from bridge import claims
+from bridge import claims, receipts
 from bridge.delivery import Deliverer
 from bridge.errors import RateLimited
 from bridge.web.dashboard.guard import FormExpired, check_csrf
@@ -30,8 +30,9 @@ def show(slug: str):
     row = claims.find_connection(_bridge().db, slug)
     if row is None:
         return render_template("claim/missing.html"), 404
-    return render_template("claim/form.html", shop=row.name, form={"date": date.today().isoformat()},
-                           problems={})
+    # Today in the store's time zone: most claims are made the same evening.
+    today = datetime.now(receipts.zone((row.settings or {}).get("timezone")) or timezone.utc).date()
+    return render_template("claim/form.html", shop=row.name, form={"date": today.isoformat()}, problems={})
 
 
 @claim_page.post("/claim/<slug>")

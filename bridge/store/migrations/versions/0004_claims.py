@@ -42,9 +42,10 @@ def upgrade() -> None:
         batch_op.create_unique_constraint(batch_op.f('uq_connections_claim_slug'), ['claim_slug'])
 
     with op.batch_alter_table('transactions', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('receipt_key', sa.String(length=64), nullable=True))
         batch_op.add_column(sa.Column('local_date', sa.Date(), nullable=True))
         batch_op.add_column(sa.Column('receipt_total_minor', sa.BigInteger(), nullable=True))
-        batch_op.create_index('ix_transactions_receipt', ['connection_id', 'reference', 'local_date'], unique=False)
+        batch_op.create_index('ix_transactions_receipt', ['connection_id', 'receipt_key', 'local_date'], unique=False)
 
 
 
@@ -53,6 +54,7 @@ def downgrade() -> None:
         batch_op.drop_index('ix_transactions_receipt')
         batch_op.drop_column('receipt_total_minor')
         batch_op.drop_column('local_date')
+        batch_op.drop_column('receipt_key')
 
     with op.batch_alter_table('connections', schema=None) as batch_op:
         batch_op.drop_constraint(batch_op.f('uq_connections_claim_slug'), type_='unique')

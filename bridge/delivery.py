@@ -21,7 +21,7 @@ from bridge import connections, throttle
 from bridge.clients import client_for
 from bridge.clients.base import Delivery
 from bridge.errors import ConfigError, Unmatched
-from bridge.metrics import DELIVERIES, DELIVERIES_THROTTLED
+from bridge.metrics import ATTEMPT_SECONDS, DELIVERIES, DELIVERIES_THROTTLED
 from bridge.model import Kind
 from bridge.outcome import Outcome, Verdict, classify_exception, classify_response
 from bridge.retry import next_attempt
@@ -109,6 +109,7 @@ class Deliverer:
             outcome=outcome.verdict.value, reason=outcome.reason, number=0,
         )
         DELIVERIES.labels(client.name, outcome.verdict.value).inc()
+        ATTEMPT_SECONDS.labels(client.name).observe(time.perf_counter() - started)
         if outcome.verdict == Verdict.PAUSED and self._key_rotated_since(transaction_id, target_key):
             # The 401 answers the old key; the connection already holds a new one.
             outcome = Outcome(Verdict.RETRY, f"{outcome.reason.split(';')[0]} (the key sent has been "

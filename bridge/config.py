@@ -39,6 +39,7 @@ class Config:
     retention_seconds: float = 30 * 86400  # raw request bodies of settled events older than this are purged
     rate_limit: str = "2000/50"  # per connection: burst/per second (bridge.web.limits), or "off"
     address_rate_limit: str = "5000/100"  # per client address
+    log_format: str = "text"  # or json: one JSON object per line, with event and connection ids
     embedded_workers: int = 4
     mount_sandbox: bool = True
     testing: bool = False
@@ -69,5 +70,6 @@ class Config:
             rate_limit=env.get("BRIDGE_RATE_LIMIT") or "2000/50",
             address_rate_limit=env.get("BRIDGE_ADDRESS_RATE_LIMIT") or "5000/100",
             mount_sandbox=_flag(env.get("BRIDGE_SANDBOX"), embedded),
+            log_format=(env.get("BRIDGE_LOG_FORMAT") or "text").strip().lower(),
         )
         return replace(config, **overrides)

@@ -8,9 +8,10 @@ Starts a throwaway PostgreSQL and Redis, then, each with its own processes:
 1. ingest (bench/ingest.py, production mode): signed Square requests against
    `gunicorn bridge.wsgi:app` and against the bare commit-the-body app, same
    gunicorn config, alternately;
-2. delivery (bench/deliver.py): a backlog drained by prefork workers (1, 2, 4
-   processes) and by 2 thread-pool workers of 16, beside Celery tasks of one
-   POST and one UPDATE under the same set-up, and the 50 ms core variant;
+2. delivery (bench/deliver.py, with beat, which wakes the odd retry): a
+   backlog drained by prefork workers (1, 2, 4 processes) and by 2
+   thread-pool workers of 16, beside Celery tasks of one POST and one UPDATE
+   under the same set-up, and the 50 ms core variant;
 3. end to end, production (gunicorn + 2 thread-pool workers + the sandbox
    core as its own process) and embedded (`bridge run`): POS request to the
    core's ledger entry (its own clock), one sale at a time (idle) and a
@@ -135,6 +136,8 @@ def e2e_stack(stack: ExitStack, mode: str, pg_url: str, redis_url: str, keep_log
         procs.start("web", tool("gunicorn"), "--workers", "2", "--threads", "4", "--bind", f"127.0.0.1:{web_port}",
                     "bridge.wsgi:app")
         deliver.start_workers(procs, "worker.celery_app:celery_app", "worker", (2, 16), "WARNING")
+        procs.start("beat", tool("celery"), "-A", "worker.celery_app:celery_app", "beat", "--loglevel", "WARNING",
+                    "--schedule", str(path / "beat-schedule"))
     else:
         core = f"{web}/sandbox"
         procs.start("web", tool("bridge"), "run", "--port", str(web_port))
@@ -233,10 +236,10 @@ def parse_args(argv=None):
     p.add_argument("--keep-logs", action="store_true", help="keep every process log (paths printed at the end)")
     args = p.parse_args(argv)
     args.ingest_requests = 300 if args.quick else 1000
-    args.delivery_count = 300 if args.quick else 2000
-    args.delay_count = 300 if args.quick else 1000
-    args.e2e_idle = 30 if args.quick else 100
-    args.e2e_load = 300 if args.quick else 2000
+    args.delivery_count = 150 if args.quick else 2000
+    args.delay_count = 150 if args.quick else 1000
+    args.e2e_idle = 20 if args.quick else 100
+    args.e2e_load = 150 if args.quick else 2000
     return args
 
 
@@ -260,7 +263,8 @@ def main(argv=None) -> int:
             print("\n== delivery", flush=True)
             delivery_args = deliver.parse_args(["--count", str(args.delivery_count), "--delay-count",
                                                 str(args.delay_count), "--concurrency", "1,2,4",
-                                                "--threaded", "2x16", *(["--keep-logs"] if args.keep_logs else [])])
+                                                "--threaded", "2x16", "--beat",  # beat wakes retries
+                                                *(["--keep-logs"] if args.keep_logs else [])])
             flush_redis(redis_url)
             _, delivered = deliver.measure(delivery_args, stack, fresh_database(pg_url, "bench_deliver"), redis_url,
                                            own_redis=True)

@@ -90,9 +90,12 @@ def rss_mb(pid: int) -> float:
 
 
 def memory(procs, prefixes: tuple[str, ...]) -> dict[str, float]:
+    """MB per kind of process that runs (embedded mode has no separate worker)."""
     out = {}
     for prefix in prefixes:
-        out[prefix] = sum(rss_mb(process.pid) for name, process, _ in procs.running if name.startswith(prefix))
+        pids = [process.pid for name, process, _ in procs.running if name.startswith(prefix)]
+        if pids:
+            out[prefix] = sum(rss_mb(pid) for pid in pids)
     return out
 
 

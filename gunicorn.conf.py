@@ -24,3 +24,11 @@ limit_request_field_size = 16384
 # Vendor webhooks carry no secrets in the URL, but a caller might: never log query strings.
 accesslog = "-" if os.environ.get("BRIDGE_ACCESS_LOG") else None
 access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(L)ss'
+
+
+def child_exit(server, worker):
+    """Multi-process metrics: a dead worker's gauges must not linger (counters stay summed)."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)

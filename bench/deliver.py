@@ -320,90 +320,96 @@ def run_ceiling(sandbox: Sandbox, requests: list, concurrency: int) -> dict:
     return {"rate": count / wall, "wall": wall, "non200": count - statuses.get(200, 0), "other": other}
 
 
+def measure(args, stack: ExitStack, pg_url: str, redis_url: str, own_redis: bool) -> tuple[list, list[dict]]:
+    """Every variant × set-up: the bridge, the Celery ceiling and the bare loop. Returns
+    (table rows, results); bench/run.py calls it too."""
+    variants = [("no added latency", 0.0, args.count)]
+    if args.delay and args.delay_count:
+        variants.append((f"core +{args.delay * 1000:.0f} ms", args.delay, args.delay_count))
+    rows, results = [], []
+    path = workdir(stack, "bench-deliver-", args.keep_logs)
+    core_port = free_port()
+    core = f"http://127.0.0.1:{core_port}"
+    procs = processes(stack, path, {
+        "DATABASE_URL": pg_url, "REDIS_URL": redis_url, "BRIDGE_ALLOW_PRIVATE_TARGETS": "1",
+        "BRIDGE_PUBLIC_URL": f"http://127.0.0.1:{free_port()}", "BRIDGE_VAR_DIR": str(path)})
+    procs.start("sandbox", tool("gunicorn"), "--workers", "1", "--threads", "16",
+                "--bind", f"127.0.0.1:{core_port}", "bridge.sandbox.wsgi:app")
+    procs.wait_http(f"{core}/_sandbox/ledger")
+    connection = add_connection(procs, f"{core}/xtarly")
+    sandbox = Sandbox(core)
+
+    from celery import Celery
+
+    from bridge.store import Database
+
+    db = Database(pg_url)
+    stack.callback(db.dispose)
+    broker = Celery("bench-backlog", broker=redis_url)
+    broker.conf.broker_connection_retry_on_startup = True
+    print(f"sandbox core {core}; connection {connection['id']} -> {connection['target_url']}", flush=True)
+    for label, delay, count in variants:
+        for setup in args.setups:
+            tag = f"{setup[0]}x{setup[1]}-{int(delay * 1000)}ms"
+
+            def bridge_run(attempt):
+                sandbox.reset(delay, count)
+                built, event_ids = build_backlog(db, broker, connection, count)
+                print(f"  [{label}, {setup_label(setup)}] backlog of {count} stored and enqueued in "
+                      f"{built:.1f}s", flush=True)
+                wait_quiet(args.wait_quiet)
+                result = run_bridge(procs, sandbox, db, event_ids, setup, count, args.loglevel,
+                                    f"worker-{tag}-{attempt}", args.beat)
+                if delay and (left := sandbox.pending_faults()):
+                    print(f"    note: faults left after the bridge run: {left}")
+                print(f"    bridge  {result['rate']:7.1f}/s (wall {result['wall']:.1f}s from worker spawn, "
+                      f"boot {result['boot']:.1f}s, non-200 {result['non200']}, "
+                      f"other CPU {result['other']:.0f}%, tasks {result['tasks']})", flush=True)
+                return result
+
+            def celery_ceiling_run(attempt):
+                sandbox.reset(delay, count)
+                wait_quiet(args.wait_quiet)
+                result = run_celery_ceiling(procs, sandbox, db, broker, requests, setup, args.loglevel,
+                                            f"ceiling-{tag}-{attempt}")
+                print(f"    celery ceiling {result['rate']:7.1f}/s (wall {result['wall']:.1f}s, "
+                      f"non-200 {result['non200']}, other CPU {result['other']:.0f}%)", flush=True)
+                return result
+
+            def loop_ceiling_run(attempt):
+                sandbox.reset(delay, count)
+                wait_quiet(args.wait_quiet)
+                result = run_ceiling(sandbox, requests, setup[0] * max(1, setup[1]))
+                print(f"    httpx loop {result['rate']:7.1f}/s (wall {result['wall']:.1f}s, "
+                      f"non-200 {result['non200']}, other CPU {result['other']:.0f}%)", flush=True)
+                return result
+
+            bridge = quietest(bridge_run, args.retry_noisy, purge=broker if own_redis else None)
+            requests = ceiling_requests(db, connection, count)  # before the clock
+            ceiling = quietest(celery_ceiling_run, args.retry_noisy, purge=broker if own_redis else None)
+            loop = quietest(loop_ceiling_run, args.retry_noisy)
+            ratio = bridge["rate"] / ceiling["rate"]
+            print(f"    ratio {ratio:.2f} (to the bare loop {bridge['rate'] / loop['rate']:.2f})", flush=True)
+            rows.append([label, setup_label(setup), count, bridge["rate"], bridge["wall"], bridge["per_sale"],
+                         bridge["non200"], ceiling["rate"], f"{ratio:.2f}", loop["rate"],
+                         f"{bridge['rate'] / loop['rate']:.2f}",
+                         f"{bridge['other']:.0f}/{ceiling['other']:.0f}/{loop['other']:.0f}"])
+            results.append({"variant": label, "setup": setup, "count": count, "bridge": bridge,
+                            "ceiling": ceiling, "loop": loop})
+            sandbox.reset(0, 0)
+    return rows, results
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     install_signal_handlers()
     print(machine_line())
     print(quiet_check("before start"), flush=True)
     print("command: " + " ".join(["python", "bench/deliver.py", *(argv if argv is not None else sys.argv[1:])]))
-    variants = [("no added latency", 0.0, args.count)]
-    if args.delay and args.delay_count:
-        variants.append((f"core +{args.delay * 1000:.0f} ms", args.delay, args.delay_count))
-    rows, results = [], []
     try:
         with ExitStack() as stack:
             pg_url, redis_url = services(stack, args.database_url, args.redis_url)
-            own_redis = not args.redis_url
-            path = workdir(stack, "bench-deliver-", args.keep_logs)
-            core_port = free_port()
-            core = f"http://127.0.0.1:{core_port}"
-            procs = processes(stack, path, {
-                "DATABASE_URL": pg_url, "REDIS_URL": redis_url, "BRIDGE_ALLOW_PRIVATE_TARGETS": "1",
-                "BRIDGE_PUBLIC_URL": f"http://127.0.0.1:{free_port()}", "BRIDGE_VAR_DIR": str(path)})
-            procs.start("sandbox", tool("gunicorn"), "--workers", "1", "--threads", "16",
-                        "--bind", f"127.0.0.1:{core_port}", "bridge.sandbox.wsgi:app")
-            procs.wait_http(f"{core}/_sandbox/ledger")
-            connection = add_connection(procs, f"{core}/xtarly")
-            sandbox = Sandbox(core)
-
-            from celery import Celery
-
-            from bridge.store import Database
-
-            db = Database(pg_url)
-            stack.callback(db.dispose)
-            broker = Celery("bench-backlog", broker=redis_url)
-            broker.conf.broker_connection_retry_on_startup = True
-            print(f"sandbox core {core}; connection {connection['id']} -> {connection['target_url']}", flush=True)
-            for label, delay, count in variants:
-                for setup in args.setups:
-                    tag = f"{setup[0]}x{setup[1]}-{int(delay * 1000)}ms"
-
-                    def bridge_run(attempt):
-                        sandbox.reset(delay, count)
-                        built, event_ids = build_backlog(db, broker, connection, count)
-                        print(f"  [{label}, {setup_label(setup)}] backlog of {count} stored and enqueued in "
-                              f"{built:.1f}s", flush=True)
-                        wait_quiet(args.wait_quiet)
-                        result = run_bridge(procs, sandbox, db, event_ids, setup, count, args.loglevel,
-                                            f"worker-{tag}-{attempt}", args.beat)
-                        if delay and (left := sandbox.pending_faults()):
-                            print(f"    note: faults left after the bridge run: {left}")
-                        print(f"    bridge  {result['rate']:7.1f}/s (wall {result['wall']:.1f}s from worker spawn, "
-                              f"boot {result['boot']:.1f}s, non-200 {result['non200']}, "
-                              f"other CPU {result['other']:.0f}%, tasks {result['tasks']})", flush=True)
-                        return result
-
-                    def celery_ceiling_run(attempt):
-                        sandbox.reset(delay, count)
-                        wait_quiet(args.wait_quiet)
-                        result = run_celery_ceiling(procs, sandbox, db, broker, requests, setup, args.loglevel,
-                                                    f"ceiling-{tag}-{attempt}")
-                        print(f"    celery ceiling {result['rate']:7.1f}/s (wall {result['wall']:.1f}s, "
-                              f"non-200 {result['non200']}, other CPU {result['other']:.0f}%)", flush=True)
-                        return result
-
-                    def loop_ceiling_run(attempt):
-                        sandbox.reset(delay, count)
-                        wait_quiet(args.wait_quiet)
-                        result = run_ceiling(sandbox, requests, setup[0] * max(1, setup[1]))
-                        print(f"    httpx loop {result['rate']:7.1f}/s (wall {result['wall']:.1f}s, "
-                              f"non-200 {result['non200']}, other CPU {result['other']:.0f}%)", flush=True)
-                        return result
-
-                    bridge = quietest(bridge_run, args.retry_noisy, purge=broker if own_redis else None)
-                    requests = ceiling_requests(db, connection, count)  # before the clock
-                    ceiling = quietest(celery_ceiling_run, args.retry_noisy, purge=broker if own_redis else None)
-                    loop = quietest(loop_ceiling_run, args.retry_noisy)
-                    ratio = bridge["rate"] / ceiling["rate"]
-                    print(f"    ratio {ratio:.2f} (to the bare loop {bridge['rate'] / loop['rate']:.2f})", flush=True)
-                    rows.append([label, setup_label(setup), count, bridge["rate"], bridge["wall"], bridge["per_sale"],
-                                 bridge["non200"], ceiling["rate"], f"{ratio:.2f}", loop["rate"],
-                                 f"{bridge['rate'] / loop['rate']:.2f}",
-                                 f"{bridge['other']:.0f}/{ceiling['other']:.0f}/{loop['other']:.0f}"])
-                    results.append({"variant": label, "setup": setup, "count": count, "bridge": bridge,
-                                    "ceiling": ceiling, "loop": loop})
-                    sandbox.reset(0, 0)
+            rows, _ = measure(args, stack, pg_url, redis_url, own_redis=not args.redis_url)
     except KeyboardInterrupt:
         print("\ninterrupted: everything started by this script has been stopped", file=sys.stderr)
         return 130

@@ -11,6 +11,7 @@ from flask import Flask
 from bridge.buckets import Rate
 from bridge.config import Config
 from bridge.dispatch import Dispatcher, NullDispatcher
+from bridge.logs import configure_logging
 from bridge.store import Database
 from bridge.web.admin_api import api as admin_api
 from bridge.web.claim_page import claim_page
@@ -66,6 +67,8 @@ def create_app(config: Config | None = None, dispatcher: Dispatcher | None = Non
         sandbox = create_sandbox_app()
         app.extensions["sandbox"] = sandbox
         app.wsgi_app = DispatcherMiddleware(app.wsgi_app, {"/sandbox": sandbox})
+    if config.log_format == "json":
+        configure_logging("json")
     logging.getLogger("bridge").setLevel(logging.INFO)
     return app
 

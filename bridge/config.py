@@ -48,6 +48,7 @@ class Config:
     # The beat (and the embedded sweeper) reconciles connections every
     # `reconcile_every`; off: only `bridge reconcile` does (BRIDGE_RECONCILE=off).
     scheduled_reconcile: bool = True
+    log_format: str = "text"  # or json: one JSON object per line, with event and connection ids
     embedded_workers: int = 4
     mount_sandbox: bool = True
     testing: bool = False
@@ -82,5 +83,6 @@ class Config:
             mount_sandbox=_flag(env.get("BRIDGE_SANDBOX"), embedded),
             alert_webhook_url=env.get("BRIDGE_ALERT_WEBHOOK_URL") or None,
             scheduled_reconcile=_flag(env.get("BRIDGE_RECONCILE"), True),
+            log_format=(env.get("BRIDGE_LOG_FORMAT") or "text").strip().lower(),
         )
         return replace(config, **overrides)

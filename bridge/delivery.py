@@ -22,7 +22,8 @@ from bridge.buckets import Buckets
 from bridge.clients import client_for
 from bridge.clients.base import Delivery
 from bridge.errors import ConfigError, Unmatched
-from bridge.metrics import DELIVERIES, DELIVERIES_THROTTLED
+from bridge.logs import add_log_context, log_context
+from bridge.metrics import ATTEMPT_SECONDS, DELIVERIES, DELIVERIES_THROTTLED
 from bridge.model import Kind
 from bridge.outcome import Outcome, Verdict, classify_exception, classify_response
 from bridge.retry import next_attempt
@@ -65,6 +66,12 @@ class Deliverer:
         return claimed == 1
 
     def deliver(self, transaction_id: int) -> Verdict | None:
+        """The verdict of one attempt; None when none was made (claimed elsewhere,
+        or held back by the target's rate)."""
+        with log_context(transaction_id=transaction_id):
+            return self._deliver(transaction_id)
+
+    def _deliver(self, transaction_id: int) -> Verdict | None:
         with self.db.session() as session:  # claim and read in one round of the database
             if not self._claim(session, transaction_id):
                 return None
@@ -72,6 +79,7 @@ class Deliverer:
                 select(TransactionRow, ConnectionRow)
                 .join(ConnectionRow, ConnectionRow.id == TransactionRow.connection_id)
                 .where(TransactionRow.id == transaction_id)).one()
+            add_log_context(connection_id=conn.id)
             paused = None if conn.status == "active" else conn.status_reason or f"connection {conn.status}"
             client = client_for(conn.target_kind)
             rate = throttle.rate_for(conn.target_kind, conn.settings)
@@ -109,6 +117,7 @@ class Deliverer:
             outcome=outcome.verdict.value, reason=outcome.reason, number=0,
         )
         DELIVERIES.labels(client.name, outcome.verdict.value).inc()
+        ATTEMPT_SECONDS.labels(client.name).observe(time.perf_counter() - started)
         if outcome.verdict == Verdict.PAUSED and self._key_rotated_since(transaction_id, target_key):
             # The 401 answers the old key; the connection already holds a new one.
             outcome = Outcome(Verdict.RETRY, f"{outcome.reason.split(';')[0]} (the key sent has been "

@@ -1,4 +1,8 @@
-"""Prometheus metrics, served at /metrics."""
+"""Prometheus metrics, served at /metrics (docs/operations.md, "Health and metrics").
+
+Counters and histograms only: they aggregate across processes in
+prometheus_client's multiprocess mode. Queue depths are read from the store
+at scrape time (bridge/stats.py), not kept here."""
 
 from prometheus_client import Counter, Histogram
 
@@ -11,3 +15,5 @@ EVENTS_PROCESSED = Counter("bridge_events_processed_total", "Stored events parse
                            ["vendor", "result"])
 DELIVERIES_THROTTLED = Counter("bridge_deliveries_throttled_total",
                                "Deliveries held back (not attempted) because the target's rate budget was spent")
+ATTEMPT_SECONDS = Histogram("bridge_delivery_attempt_seconds", "Duration of one delivery attempt (the HTTP call)",
+                            ["target"], buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, defer
 from bridge import connections, receipts, registry
 from bridge.contract import ConnectionContext, InboundRequest
 from bridge.errors import EnrichmentUnavailable, PayloadError, SkipTransaction
+from bridge.logs import add_log_context, log_context
 from bridge.metrics import EVENTS_PROCESSED
 from bridge.model import Customer, Kind, Transaction
 from bridge.retry import retry_delay
@@ -44,10 +45,16 @@ def claim_event(session: Session, event_id: int) -> bool:
 def process_event(db: Database, public_url: str, event_id: int) -> list[int]:
     """Parse the event and store its transactions; returns the ids of those
     due for delivery now, which the caller delivers (or wakes a worker for)."""
+    with log_context(event_id=event_id):
+        return _process_event(db, public_url, event_id)
+
+
+def _process_event(db: Database, public_url: str, event_id: int) -> list[int]:
     with db.session() as session:  # claim and read in one round of the database
         if not claim_event(session, event_id):
             return []
         event = session.get(EventRow, event_id)
+        add_log_context(connection_id=event.connection_id)
         row = connections.get(session, event.connection_id)
         context = connections.context(db, row)
         inbound = InboundRequest(body=event.body, headers=event.headers,

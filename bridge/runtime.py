@@ -12,6 +12,7 @@ from bridge import alerts
 from bridge.config import Config
 from bridge.delivery import Deliverer
 from bridge.dispatch import Dispatcher
+from bridge.logs import log_context
 from bridge.pipeline import process_event
 from bridge.reconcile import Reconciler
 from bridge.reconcile_schedule import every_of
@@ -42,7 +43,11 @@ class Work:
     def process_event(self, event_id: int) -> None:
         """Parse, then deliver what is due right here: a second task per sale
         would cost a broker round trip and a queue's wait behind the backlog."""
-        for transaction_id in process_event(self.db, self.config.public_url, event_id):
+        with log_context(event_id=event_id):  # the inline deliveries' lines name the event too
+            self._deliver_due(event_id, process_event(self.db, self.config.public_url, event_id))
+
+    def _deliver_due(self, event_id: int, transaction_ids: list[int]) -> None:
+        for transaction_id in transaction_ids:
             try:
                 self.deliverer.deliver(transaction_id)
             except Exception as error:  # e.g. the database went away: another worker tries again

@@ -7,11 +7,13 @@ its app context.
 from __future__ import annotations
 
 from celery import Celery, Task
+from celery.signals import setup_logging
 from flask import Flask
 
 from bridge.app import create_app
 from bridge.config import Config
 from bridge.dispatch import CeleryDispatcher
+from bridge.logs import configure_logging
 
 
 def celery_init_app(app: Flask, config: Config) -> Celery:
@@ -39,6 +41,9 @@ def celery_init_app(app: Flask, config: Config) -> Celery:
 
 def make_celery() -> Celery:
     config = Config.from_env()
+    if config.log_format == "json":
+        # Celery would install its own text handler on the root logger; ours instead.
+        setup_logging.connect(lambda **_: configure_logging("json"), weak=False)
     if not config.redis_url:
         raise SystemExit("REDIS_URL is not set: production workers need Redis (embedded mode is `bridge run`)")
     app = create_app(config)

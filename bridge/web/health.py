@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
+
 from flask import Blueprint, Response, current_app, jsonify
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from sqlalchemy.exc import SQLAlchemyError
 
 from bridge import connections, liveness
+from bridge.stats import QueueCollector
 from bridge.store.tables import utcnow
 
 health = Blueprint("health", __name__)
@@ -34,9 +37,23 @@ def readyz():
 
 @health.get("/metrics")
 def metrics():
-    store = CollectorRegistry(auto_describe=False)
+    """Counters of every process on this machine when PROMETHEUS_MULTIPROC_DIR is
+    set (gunicorn workers and Celery workers write there); this process's own
+    otherwise. Queue figures are read from the store at scrape time."""
+    store = CollectorRegistry(auto_describe=True)
+    store.register(QueueCollector(current_app.extensions["bridge"].db))
     store.register(_StoreGauges(current_app.extensions["bridge"].db))
-    return Response(generate_latest() + generate_latest(store), mimetype=CONTENT_TYPE_LATEST)
+    return Response(generate_latest(_counters()) + generate_latest(store), mimetype=CONTENT_TYPE_LATEST)
+
+
+def _counters():
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return REGISTRY
+    from prometheus_client import multiprocess
+
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)
+    return registry
 
 
 class _StoreGauges:

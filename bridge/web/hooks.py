@@ -17,6 +17,7 @@ from bridge.contract import ConnectionContext, Connector, InboundRequest
 from bridge.errors import (ConflictingRepost, PayloadError, SignatureError, UnknownConnection,
                            UnsupportedMediaType, ValidationFailed)
 from bridge.inbox import store_event
+from bridge.logs import add_log_context, log_context
 from bridge.metrics import INGEST_LATENCY, WEBHOOKS
 from bridge.store.tables import utcnow
 from bridge.web.waiting import MAX_WAIT_SECONDS, wait_for_outcome
@@ -31,6 +32,11 @@ def _media_type(value: str | None) -> str | None:
 
 @hooks.post("/hooks/<connection_id>", strict_slashes=False)
 def receive(connection_id: str):
+    with log_context(connection_id=connection_id):
+        return _receive(connection_id)
+
+
+def _receive(connection_id: str):
     started = time.perf_counter()
     bridge = current_app.extensions["bridge"]
     db = bridge.db
@@ -78,6 +84,7 @@ def receive(connection_id: str):
     vendor_event_id = connector.event_id(inbound, context)
     stored = store_event(db, connection_id=connection_id, vendor=row.vendor,
                          vendor_event_id=vendor_event_id, request=inbound)
+    add_log_context(event_id=stored.event_id)
     if stored.created:
         bridge.dispatcher.process_event(stored.event_id)
     else:

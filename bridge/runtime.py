@@ -25,8 +25,6 @@ from bridge.throttle import buckets_for
 
 log = logging.getLogger("bridge.runtime")
 
-log = logging.getLogger("bridge.runtime")
-
 
 class Work:
     def __init__(self, config: Config, db: Database, dispatcher: Dispatcher,

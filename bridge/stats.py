@@ -9,9 +9,11 @@ next attempt), so a scrape stays cheap with millions of settled rows.
 from __future__ import annotations
 
 from sqlalchemy import case, func, select
+from sqlalchemy.exc import SQLAlchemyError
 
+from bridge import liveness
 from bridge.store import Database
-from bridge.store.tables import EventRow, ReplayJobRow, TransactionRow, utcnow
+from bridge.store.tables import ConnectionRow, EventRow, ReplayJobRow, TransactionRow, utcnow
 
 QUEUE_STATES = ("pending", "paused")
 
@@ -80,3 +82,28 @@ class QueueCollector:
             for state in ("total", "done", "failed"):
                 replay.add_metric([str(job["id"]), state], job[state])
         return [transactions, unparsed, oldest, replay]
+
+
+class LastEventAgeCollector:
+    """`bridge_connection_last_event_age_seconds` per connection, read at scrape
+    time in one session (absent for a connection with no event yet, or disabled)."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def collect(self):
+        from prometheus_client.core import GaugeMetricFamily
+
+        age = GaugeMetricFamily(
+            "bridge_connection_last_event_age_seconds",
+            "Seconds since the connection's last verified webhook event (absent: none yet)", labels=["connection"])
+        now = utcnow()
+        try:
+            with self.db.session() as session:
+                for ident in session.scalars(select(ConnectionRow.id).where(ConnectionRow.status != "disabled")
+                                             .order_by(ConnectionRow.created_at)):
+                    if (last := liveness.last_event_at(session, ident)) is not None:
+                        age.add_metric([ident], (now - last).total_seconds())
+        except SQLAlchemyError:
+            pass  # /readyz reports the store; metrics still answer with what the process knows
+        yield age

@@ -6,12 +6,8 @@ import os
 
 from flask import Blueprint, Response, current_app, jsonify
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
-from prometheus_client.core import GaugeMetricFamily
-from sqlalchemy.exc import SQLAlchemyError
 
-from bridge import connections, liveness
-from bridge.stats import QueueCollector
-from bridge.store.tables import utcnow
+from bridge.stats import LastEventAgeCollector, QueueCollector
 
 health = Blueprint("health", __name__)
 
@@ -42,7 +38,7 @@ def metrics():
     otherwise. Queue figures are read from the store at scrape time."""
     store = CollectorRegistry(auto_describe=True)
     store.register(QueueCollector(current_app.extensions["bridge"].db))
-    store.register(_StoreGauges(current_app.extensions["bridge"].db))
+    store.register(LastEventAgeCollector(current_app.extensions["bridge"].db))
     return Response(generate_latest(_counters()) + generate_latest(store), mimetype=CONTENT_TYPE_LATEST)
 
 
@@ -55,24 +51,3 @@ def _counters():
     multiprocess.MultiProcessCollector(registry)
     return registry
 
-
-class _StoreGauges:
-    """Gauges read from the store at scrape time, so every process reports the same."""
-
-    def __init__(self, db) -> None:
-        self.db = db
-
-    def collect(self):
-        age = GaugeMetricFamily(
-            "bridge_connection_last_event_age_seconds",
-            "Seconds since the connection's last verified webhook event (absent: none yet)", labels=["connection"])
-        db, now = self.db, utcnow()
-        try:
-            for row in connections.list_rows(db):
-                with db.session() as session:
-                    last = liveness.last_event_at(session, row.id)
-                if last is not None and row.status != "disabled":
-                    age.add_metric([row.id], (now - last).total_seconds())
-        except SQLAlchemyError:
-            pass  # /readyz reports the store; metrics still answer with what the process knows
-        yield age

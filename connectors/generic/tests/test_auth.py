@@ -135,13 +135,15 @@ def test_one_changed_body_byte_breaks_the_signature(harness):
 
 def test_stale_and_future_timestamps_are_401(harness):
     connection = connect(harness, settings={"auth": "signature"})
-    now = int(time.time())
-    stale = post(harness, connection, headers=_signed(timestamp=now - 301))
-    future = post(harness, connection, headers=_signed(timestamp=now + 301))
+    # Each timestamp is taken just before its own request, 2 s past the
+    # tolerance: whole seconds truncate by up to one, and a slow first request
+    # must not bring the second one back inside the window.
+    stale = post(harness, connection, headers=_signed(timestamp=int(time.time()) - 302))
+    future = post(harness, connection, headers=_signed(timestamp=int(time.time()) + 302))
     assert stale.status_code == future.status_code == 401
     assert "more than 5 minutes old" in stale.get_json()["detail"]
     assert "in the future" in future.get_json()["detail"]
-    assert post(harness, connection, headers=_signed(timestamp=now - 250)).status_code == 202
+    assert post(harness, connection, headers=_signed(timestamp=int(time.time()) - 250)).status_code == 202
     assert harness.events()[0].status == "received"
 
 

@@ -102,7 +102,10 @@ def workdir(stack: ExitStack, prefix: str, keep: bool) -> Path:
 
 
 def processes(stack: ExitStack, path: Path, env: dict[str, str]) -> Processes:
-    procs = Processes(path, env)
+    # The checkout on the path: the ceiling worker is `bench.ceiling_worker`,
+    # imported by a Celery process whose working directory is a scratch one.
+    path_entries = [str(ROOT), os.environ.get("PYTHONPATH", "")]
+    procs = Processes(path, {"PYTHONPATH": os.pathsep.join(filter(None, path_entries)), **env})
     stack.callback(procs.stop_all)
     return procs
 

@@ -1,4 +1,7 @@
-"""Token buckets: `take(key, rate)` answers 0 (go) or the seconds until a token is back.
+"""Token buckets: `take(key, rate)` answers 0 (go) or the seconds until a token is back;
+`take_each([(key, rate), ...])` takes from several in order, stops at the first
+that refuses and answers which one and its wait, or None (one round trip to
+Redis for all of them).
 
 Two kinds with one contract: `Buckets` in the process (embedded mode), and
 `SharedBuckets` in Redis, shared by every process on every machine, on
@@ -48,6 +51,12 @@ class Buckets:
         self.lock = threading.Lock()
         self.buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()  # key -> (tokens, at)
 
+    def take_each(self, wanted: list[tuple[str, Rate]]) -> tuple[int, float] | None:
+        for index, (key, rate) in enumerate(wanted):
+            if wait := self.take(key, rate):
+                return index, wait
+        return None
+
     def take(self, key: str, rate: Rate) -> float:
         """0 when allowed; else the seconds until a token is back."""
         now = self.clock()
@@ -61,21 +70,27 @@ class Buckets:
         return wait
 
 
-# One bucket, refilled by elapsed time on Redis's clock (the same for every
-# process); returns the wait as a string, since Redis truncates Lua numbers.
+# Buckets refilled by elapsed time on Redis's clock (the same for every
+# process), taken in order until one refuses: KEYS[i] with ARGV[2i-1] (burst)
+# and ARGV[2i] (per second). Returns {i, wait} for the bucket that refused, or
+# {0, 0}: Lua's i counts from 1, and the wait is a string since Redis
+# truncates Lua numbers.
 TAKE_SCRIPT = """
-local burst, per_second = tonumber(ARGV[1]), tonumber(ARGV[2])
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
-local state = redis.call('HMGET', KEYS[1], 'tokens', 'at')
-local tokens = tonumber(state[1]) or burst
-local at = tonumber(state[2]) or now
-tokens = math.min(burst, tokens + math.max(0, now - at) * per_second)
-local wait = 0
-if tokens >= 1 then tokens = tokens - 1 else wait = (1 - tokens) / per_second end
-redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', tostring(now))
-redis.call('EXPIRE', KEYS[1], math.ceil(burst / per_second) + 1)
-return tostring(wait)
+for i, key in ipairs(KEYS) do
+  local burst, per_second = tonumber(ARGV[2 * i - 1]), tonumber(ARGV[2 * i])
+  local state = redis.call('HMGET', key, 'tokens', 'at')
+  local tokens = tonumber(state[1]) or burst
+  local at = tonumber(state[2]) or now
+  tokens = math.min(burst, tokens + math.max(0, now - at) * per_second)
+  local wait = 0
+  if tokens >= 1 then tokens = tokens - 1 else wait = (1 - tokens) / per_second end
+  redis.call('HSET', key, 'tokens', tostring(tokens), 'at', tostring(now))
+  redis.call('EXPIRE', key, math.ceil(burst / per_second) + 1)
+  if wait > 0 then return {i, tostring(wait)} end
+end
+return {0, '0'}
 """
 FALLBACK_SECONDS = 5.0  # after a Redis error, how long to use the process's own buckets
 
@@ -91,11 +106,17 @@ class SharedBuckets:
         self.redis_down_until = 0.0
 
     def take(self, key: str, rate: Rate) -> float:
+        refused = self.take_each([(key, rate)])
+        return refused[1] if refused else 0.0
+
+    def take_each(self, wanted: list[tuple[str, Rate]]) -> tuple[int, float] | None:
         if self.clock() >= self.redis_down_until:
             try:
-                return float(self.take_script(keys=[f"{self.prefix}{key}"], args=[rate.burst, rate.per_second]))
+                number, wait = self.take_script(keys=[f"{self.prefix}{key}" for key, _ in wanted],
+                                                args=[x for _, rate in wanted for x in (rate.burst, rate.per_second)])
+                return (int(number) - 1, float(wait)) if int(number) else None
             except redis.RedisError as error:
                 log.warning("token buckets: Redis unreachable (%s); using this process's own buckets for %gs",
                             type(error).__name__, FALLBACK_SECONDS)
                 self.redis_down_until = self.clock() + FALLBACK_SECONDS
-        return self.local.take(key, rate)
+        return self.local.take_each(wanted)

@@ -14,7 +14,7 @@ import time
 from datetime import timedelta
 
 import httpx
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from bridge import connections, egress, throttle
@@ -32,6 +32,25 @@ from bridge.store import Database
 from bridge.store.tables import AttemptRow, ConnectionRow, TransactionRow, utcnow
 
 log = logging.getLogger("bridge.delivery")
+transactions, attempts = TransactionRow.__table__, AttemptRow.__table__
+# Built once with bound parameters (see bridge.pipeline): every delivery runs them.
+CLAIM = (
+    update(transactions)
+    .where(transactions.c.id == bindparam("transaction_id"), transactions.c.status == "pending",
+           transactions.c.next_attempt_at <= bindparam("now"),
+           transactions.c.lease_until.is_(None) | (transactions.c.lease_until < bindparam("now")))
+    .values(lease_until=bindparam("new_lease")))
+READ_CLAIMED = (
+    select(TransactionRow, ConnectionRow)
+    .join(ConnectionRow, ConnectionRow.id == TransactionRow.connection_id)
+    .where(TransactionRow.id == bindparam("transaction_id")))
+READ_FOR_SETTLE = select(
+    transactions.c.connection_id, transactions.c.attempts, transactions.c.first_attempt_at,
+    transactions.c.customer_email, transactions.c.customer_phone, transactions.c.customer_barcode,
+    transactions.c.loyalty_customer_id).where(transactions.c.id == bindparam("transaction_id"))
+# The SET clause is whatever columns the call passes.
+UPDATE_TRANSACTION = update(transactions).where(transactions.c.id == bindparam("transaction_id"))
+INSERT_ATTEMPT = insert(attempts)
 RESPONSE_EXCERPT = 2000
 DEFER_SPREAD_SECONDS = 1.0
 
@@ -56,13 +75,8 @@ class Deliverer:
     def _claim(self, session: Session, transaction_id: int) -> bool:
         """Compare-and-set on status and lease; holds once the session commits."""
         now = utcnow()
-        claimed = session.execute(
-            update(TransactionRow)
-            .where(TransactionRow.id == transaction_id, TransactionRow.status == "pending",
-                   TransactionRow.next_attempt_at <= now,
-                   (TransactionRow.lease_until.is_(None)) | (TransactionRow.lease_until < now))
-            .values(lease_until=now + self.lease)
-        ).rowcount
+        claimed = session.execute(CLAIM, {"transaction_id": transaction_id, "now": now,
+                                          "new_lease": now + self.lease}).rowcount
         return claimed == 1
 
     def deliver(self, transaction_id: int) -> Verdict | None:
@@ -75,10 +89,7 @@ class Deliverer:
         with self.db.session() as session:  # claim and read in one round of the database
             if not self._claim(session, transaction_id):
                 return None
-            row, conn = session.execute(
-                select(TransactionRow, ConnectionRow)
-                .join(ConnectionRow, ConnectionRow.id == TransactionRow.connection_id)
-                .where(TransactionRow.id == transaction_id)).one()
+            row, conn = session.execute(READ_CLAIMED, {"transaction_id": transaction_id}).one()
             add_log_context(connection_id=conn.id)
             paused = None if conn.status == "active" else conn.status_reason or f"connection {conn.status}"
             client = client_for(conn.target_kind)
@@ -110,11 +121,11 @@ class Deliverer:
         except httpx.HTTPError as error:
             error_class, result = type(error).__name__, None
             outcome = classify_exception(client, error)
-        attempt = AttemptRow(
+        attempt = dict(
             transaction_id=transaction_id, started_at=started_at,
             duration_ms=int((time.perf_counter() - started) * 1000), request=request.summary(),
             status_code=status_code, response_excerpt=excerpt, error_class=error_class,
-            outcome=outcome.verdict.value, reason=outcome.reason, number=0,
+            outcome=outcome.verdict.value, reason=outcome.reason,
         )
         DELIVERIES.labels(client.name, outcome.verdict.value).inc()
         ATTEMPT_SECONDS.labels(client.name).observe(time.perf_counter() - started)
@@ -159,53 +170,51 @@ class Deliverer:
             conn = connections.get(session, row.connection_id)
             return self.db.sealer.open(conn.target_key) != key_sent
 
-    def _settle(self, transaction_id: int, outcome: Outcome, attempt: AttemptRow | None = None,
+    def _settle(self, transaction_id: int, outcome: Outcome, attempt: dict | None = None,
                 raw_result: dict | None = None, awarded=None, sent: Delivery | None = None) -> Verdict:
+        """Record the attempt (if one was made) and where the transaction stands."""
         now = utcnow()
         verdict, reason = outcome.verdict, outcome.reason
         with self.db.session() as session:
-            row = session.get(TransactionRow, transaction_id)
+            row = session.execute(READ_FOR_SETTLE, {"transaction_id": transaction_id}).one()
+            number, first_attempt_at = row.attempts, row.first_attempt_at
             if attempt is not None:
-                row.attempts += 1
-                row.first_attempt_at = row.first_attempt_at or attempt.started_at
-                attempt.number = row.attempts
-            row.lease_until = None
-            row.next_attempt_at = None
+                number, first_attempt_at = number + 1, first_attempt_at or attempt["started_at"]
+            values = dict(attempts=number, first_attempt_at=first_attempt_at, lease_until=None, next_attempt_at=None)
             if verdict == Verdict.RETRY:
-                when = next_attempt(now, row.first_attempt_at or now, row.attempts,
+                when = next_attempt(now, first_attempt_at or now, number,
                                     self.retry_budget_seconds, outcome.retry_after)
                 if when is None:
                     verdict = Verdict.FAILED
-                    reason = f"retry budget spent after {row.attempts} attempts; last: {reason}"
+                    reason = f"retry budget spent after {number} attempts; last: {reason}"
                 else:
-                    row.status, row.next_attempt_at, row.enqueued_at = "pending", when, None
-                    row.reason = f"{reason}; retrying at {when.isoformat(timespec='seconds')}"
+                    values.update(status="pending", next_attempt_at=when, enqueued_at=None,
+                                  reason=f"{reason}; retrying at {when.isoformat(timespec='seconds')}")
             if verdict == Verdict.DELIVERED:
-                row.status, row.delivered_at = "delivered", now
-                row.result = {"earned_points": awarded.earned_points, "balance": awarded.balance,
-                              "transaction_id": awarded.transaction_id, "response": raw_result}
-                row.reason = _delivered_reason(awarded)
+                values.update(status="delivered", delivered_at=now, reason=_delivered_reason(awarded),
+                              result={"earned_points": awarded.earned_points, "balance": awarded.balance,
+                                      "transaction_id": awarded.transaction_id, "response": raw_result})
             elif verdict == Verdict.PAUSED:
-                row.status, row.reason = "paused", reason
+                values.update(status="paused", reason=reason)
                 connections.pause(session, row.connection_id, reason)
             elif verdict == Verdict.UNMATCHED and sent is not None and _identity_changed(row, sent):
                 # A later event brought the customer while this attempt was in
                 # flight with the old details: send again rather than lose them.
-                row.status, row.next_attempt_at, row.enqueued_at = "pending", now, None
-                row.reason = f"{reason}; new customer details arrived meanwhile, sending again"
+                values.update(status="pending", next_attempt_at=now, enqueued_at=None,
+                              reason=f"{reason}; new customer details arrived meanwhile, sending again")
                 verdict = Verdict.RETRY
             elif verdict in (Verdict.UNMATCHED, Verdict.FAILED):
-                row.status, row.reason = verdict.value, reason
+                values.update(status=verdict.value, reason=reason)
+            session.execute(UPDATE_TRANSACTION, {"transaction_id": transaction_id, **values})
             if attempt is not None:
-                attempt.next_attempt_at = row.next_attempt_at
-                session.add(attempt)
-            session.flush()
+                session.execute(INSERT_ATTEMPT, {**attempt, "number": number,
+                                                 "next_attempt_at": values["next_attempt_at"]})
             refresh_events_of(session, [transaction_id])
         log.info("transaction %s: %s (%s)", transaction_id, verdict.value, reason)
         return verdict
 
 
-def _identity_changed(row: TransactionRow, sent: Delivery) -> bool:
+def _identity_changed(row, sent: Delivery) -> bool:
     return (row.customer_email, row.customer_phone, row.customer_barcode, row.loyalty_customer_id) != (
         sent.email, sent.phone, sent.barcode, sent.loyalty_customer_id)
 

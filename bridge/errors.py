@@ -10,6 +10,13 @@ class BridgeError(Exception):
     code = "bridge_error"
     status = 400
     title = "Bad request"
+    # Why, in a word from a short fixed list, for metrics labels: the message
+    # is for people and unbounded. The code unless a subclass says more.
+    reason: str | None = None
+
+    @property
+    def metric_reason(self) -> str:
+        return self.reason or self.code
 
     def __init__(self, message: str, **detail: object) -> None:
         super().__init__(message)
@@ -18,11 +25,34 @@ class BridgeError(Exception):
 
 
 class SignatureError(BridgeError):
-    """The request could not be proven to come from the vendor."""
+    """The request could not be proven to come from the vendor: the proof
+    did not match (the subclasses below say when something else was wrong).
+    Every kind answers the same code; the reason tells them apart in metrics."""
 
     code = "signature_invalid"
     status = 401
     title = "Signature verification failed"
+    reason = "mismatch"
+
+
+class SignatureMissing(SignatureError):
+    reason = "missing"  # no signature or credential header at all
+
+
+class SignatureMalformed(SignatureError):
+    reason = "malformed"  # a header that cannot be read as the scheme says
+
+
+class SignatureStale(SignatureError):
+    reason = "stale"  # signed, but outside the timestamp tolerance
+
+
+class SignatureNotAllowed(SignatureError):
+    reason = "not_allowed"  # a scheme, secret placement or restaurant this connection refuses
+
+
+class NoSigningSecret(SignatureError):
+    reason = "no_secret"  # the connection has nothing to verify with: an operator's fix
 
 
 class UnknownConnection(BridgeError):

@@ -6,7 +6,11 @@ at scrape time (bridge/stats.py), not kept here."""
 
 from prometheus_client import Counter, Histogram
 
-WEBHOOKS = Counter("bridge_webhooks_total", "Webhook requests by vendor and outcome", ["vendor", "outcome"])
+# outcome: received (its connection known), verified, stored, duplicate, or
+# rejected with a reason (an error code, or for a signature: missing,
+# malformed, stale, mismatch, not_allowed, no_secret).
+WEBHOOKS = Counter("bridge_webhooks_total", "Webhook requests by connection, vendor, outcome and reason",
+                   ["connection", "vendor", "outcome", "reason"])
 INGEST_LATENCY = Histogram("bridge_ingest_seconds", "Time to verify, store and enqueue a webhook",
                            ["vendor"], buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5))
 DELIVERIES = Counter("bridge_delivery_attempts_total", "Delivery attempts by target and outcome",

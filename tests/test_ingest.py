@@ -6,6 +6,7 @@ import concurrent.futures
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.exc import OperationalError
 
 from bridge import connections, registry
@@ -89,7 +90,7 @@ def test_store_down_answers_503_so_the_vendor_retries(harness, monkeypatch):
     def broken(*args, **kwargs):
         raise OperationalError("INSERT", {}, Exception("database is gone"))
 
-    monkeypatch.setattr("bridge.web.hooks.store_event", broken)
+    monkeypatch.setattr("bridge.web.hooks.insert_event", broken)
     response = harness.post_fixture(connection.id, "payment.updated.completed")
     assert response.status_code == 503
     assert response.get_json()["code"] == "store_unavailable"
@@ -101,11 +102,29 @@ def test_healthz_and_readyz(harness):
     assert ready.status_code == 200 and ready.get_json()["checks"]["database"] == "ok"
 
 
-def test_metrics_count_webhooks(harness):
-    connection = harness.add_connection()
-    harness.post_fixture(connection.id, "payment.updated.completed")
+def _webhook_counts(harness) -> dict[tuple[str, str, str], float]:
     text = harness.client.get("/metrics").get_data(as_text=True)
-    assert 'bridge_webhooks_total{outcome="stored",vendor="square"}' in text
+    return {(s.labels["connection"], s.labels["outcome"], s.labels["reason"]): s.value
+            for family in text_string_to_metric_families(text) if family.name == "bridge_webhooks"
+            for s in family.samples if s.name == "bridge_webhooks_total"}
+
+
+def test_metrics_count_webhooks_by_connection_outcome_and_reason(harness):
+    connection = harness.add_connection()
+    body = fixture_bytes("square", "payment.updated.completed")
+    harness.post_fixture(connection.id, "payment.updated.completed")
+    harness.post_fixture(connection.id, "payment.updated.completed")  # the same event again
+    harness.client.post(f"/hooks/{connection.id}", data=body, headers={"content-type": "application/json"})
+    harness.client.post(f"/hooks/{connection.id}", data=body, headers={
+        "content-type": "application/json", "x-square-hmacsha256-signature": "bm90IGEgc2lnbmF0dXJl"})
+    harness.client.post("/hooks/con_nobody_at_all", data=body, headers={"content-type": "application/json"})
+    counts = _webhook_counts(harness)
+    mine = {key[1:]: value for key, value in counts.items() if key[0] == connection.id}
+    assert mine == {("received", ""): 4, ("verified", ""): 2, ("stored", ""): 1, ("duplicate", ""): 1,
+                    ("rejected", "missing"): 1, ("rejected", "mismatch"): 1}
+    # An unknown id never becomes a label value.
+    assert counts[("unknown", "rejected", "unknown_connection")] >= 1
+    assert not any(key[0] == "con_nobody_at_all" for key in counts)
 
 
 def _concurrent_same_event(harness: Harness, posts: int = 20) -> None:

@@ -14,9 +14,9 @@ from flask import Blueprint, current_app, jsonify, request
 
 from bridge import connections, registry, rejections
 from bridge.contract import ConnectionContext, Connector, InboundRequest
-from bridge.errors import (ConflictingRepost, PayloadError, SignatureError, UnknownConnection,
+from bridge.errors import (BridgeError, ConflictingRepost, PayloadError, SignatureError, UnknownConnection,
                            UnsupportedMediaType, ValidationFailed)
-from bridge.inbox import store_event
+from bridge.inbox import insert_event, store_event
 from bridge.logs import add_log_context, log_context
 from bridge.metrics import INGEST_LATENCY, WEBHOOKS
 from bridge.store.tables import utcnow
@@ -30,72 +30,106 @@ def _media_type(value: str | None) -> str | None:
     return value.split(";", 1)[0].strip().lower() if value else None
 
 
+class Tally:
+    """Counts one request in bridge_webhooks_total: received once its
+    connection is known, then verified, stored or duplicate, or rejected with
+    the error's reason. A URL naming no connection counts under `unknown`, so
+    a scanner cannot mint label values."""
+
+    def __init__(self) -> None:
+        self.connection, self.vendor = "unknown", "unknown"
+
+    def known(self, connection_id: str, vendor: str) -> None:
+        self.connection, self.vendor = connection_id, vendor
+        self.count("received")
+
+    def count(self, outcome: str, reason: str = "") -> None:
+        WEBHOOKS.labels(self.connection, self.vendor, outcome, reason).inc()
+
+
 @hooks.post("/hooks/<connection_id>", strict_slashes=False)
 def receive(connection_id: str):
+    tally = Tally()
     with log_context(connection_id=connection_id):
-        return _receive(connection_id)
+        try:
+            return _receive(connection_id, tally)
+        except BridgeError as refusal:
+            tally.count("rejected", refusal.metric_reason)
+            raise
 
 
-def _receive(connection_id: str):
+def _receive(connection_id: str, tally: Tally):
     started = time.perf_counter()
     bridge = current_app.extensions["bridge"]
     db = bridge.db
+    refused = None
+    # One transaction from the connection's lookup to the stored event: a
+    # round of the database per request is most of what ingest costs.
     with db.session() as session:
-        row = connections.get(session, connection_id)
+        row = connections.read(session, connection_id)
         if row is None or row.status == "disabled":
             raise UnknownConnection("no active connection at this URL")
+        tally.known(connection_id, row.vendor)
         context = connections.context(db, row)
-    current_app.extensions["ingest_limits"].check(connection_id, request.remote_addr, context.setting("rate_limit"))
-    connector = registry.get(row.vendor)
-    media_type = _media_type(request.content_type)
-    if media_type and media_type not in connector.accepted_content_types:
-        WEBHOOKS.labels(row.vendor, "unsupported_media_type").inc()
-        raise UnsupportedMediaType(
-            f"{connector.display_name} sends {', '.join(connector.accepted_content_types)}, not {media_type}")
-    body = request.get_data(cache=True)
-    if not body.strip():
-        raise PayloadError("empty body: every vendor sends the sale in the body")
-    wait = _wait_seconds(connector)  # refused before anything is stored
-    inbound = InboundRequest(
-        body=body,
-        headers={name.lower(): value for name, value in request.headers.items()},
-        url=connections.webhook_url(bridge.config.public_url, connection_id),
-        content_type=request.content_type,
-        remote_addr=request.remote_addr,
-        query=request.args.to_dict(),
-        received_at=utcnow(),
-    )
-    try:
-        connector.verify(inbound, context)
-    except SignatureError as rejection:
-        WEBHOOKS.labels(row.vendor, "rejected").inc()
-        log.info("rejected request for %s: %s", connection_id, rejection.message)
-        rejections.record(db, connection_id, inbound, rejection.message)
-        raise
-    try:
-        answer = connector.acknowledge(inbound, context)
-    except ValidationFailed as invalid:
-        # Kept (not queued) so support can see what the flow was sending.
-        store_event(db, connection_id=connection_id, vendor=row.vendor,
-                    vendor_event_id=f"rejected:{uuid.uuid4().hex}", request=inbound,
-                    status="failed", reason=f"rejected: {invalid.message}")
-        WEBHOOKS.labels(row.vendor, "invalid").inc()
-        raise
-    vendor_event_id = connector.event_id(inbound, context)
-    stored = store_event(db, connection_id=connection_id, vendor=row.vendor,
-                         vendor_event_id=vendor_event_id, request=inbound)
+        current_app.extensions["ingest_limits"].check(connection_id, request.remote_addr,
+                                                      context.setting("rate_limit"))
+        connector = registry.get(row.vendor)
+        inbound = _inbound(connector, connection_id, bridge.config.public_url)
+        wait = _wait_seconds(connector)  # refused before anything is stored
+        try:
+            connector.verify(inbound, context)
+            answer = connector.acknowledge(inbound, context)
+        except (SignatureError, ValidationFailed) as refusal:
+            refused = refusal  # recorded below, in a transaction of its own
+        else:
+            tally.count("verified")
+            stored = insert_event(session, connection_id=connection_id, vendor=row.vendor,
+                                  vendor_event_id=connector.event_id(inbound, context), request=inbound)
+    if refused is not None:
+        _record_refusal(db, connection_id, row.vendor, inbound, refused)
+        raise refused  # counted by receive()
     add_log_context(event_id=stored.event_id)
     if stored.created:
         bridge.dispatcher.process_event(stored.event_id)
     else:
         _refuse_conflicting_repost(connector, stored.event_id, inbound, context)
-    WEBHOOKS.labels(row.vendor, "stored" if stored.created else "duplicate").inc()
+    tally.count("stored" if stored.created else "duplicate")
     INGEST_LATENCY.labels(row.vendor).observe(time.perf_counter() - started)
     reply = {"status": "accepted" if stored.created else "duplicate", "event_id": stored.event_id,
              "duplicate": not stored.created, **answer}
     if wait:
         reply.update(wait_for_outcome(db, stored.event_id, wait))
     return jsonify(reply), 202 if stored.created else 200
+
+
+def _inbound(connector: Connector, connection_id: str, public_url: str) -> InboundRequest:
+    media_type = _media_type(request.content_type)
+    if media_type and media_type not in connector.accepted_content_types:
+        raise UnsupportedMediaType(
+            f"{connector.display_name} sends {', '.join(connector.accepted_content_types)}, not {media_type}")
+    body = request.get_data(cache=True)
+    if not body.strip():
+        raise PayloadError("empty body: every vendor sends the sale in the body")
+    return InboundRequest(
+        body=body,
+        headers={name.lower(): value for name, value in request.headers.items()},
+        url=connections.webhook_url(public_url, connection_id),
+        content_type=request.content_type,
+        remote_addr=request.remote_addr,
+        query=request.args.to_dict(),
+        received_at=utcnow(),
+    )
+
+
+def _record_refusal(db, connection_id: str, vendor: str, inbound: InboundRequest, refusal: Exception) -> None:
+    if isinstance(refusal, SignatureError):
+        log.info("rejected request for %s: %s", connection_id, refusal.message)
+        rejections.record(db, connection_id, inbound, refusal.message)
+    else:
+        # Kept (not queued) so support can see what the flow was sending.
+        store_event(db, connection_id=connection_id, vendor=vendor,
+                    vendor_event_id=f"rejected:{uuid.uuid4().hex}", request=inbound,
+                    status="failed", reason=f"rejected: {refusal.message}")
 
 
 def _refuse_conflicting_repost(connector: Connector, event_id: int, again: InboundRequest,

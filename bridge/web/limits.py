@@ -21,17 +21,23 @@ class IngestLimits:
     def __init__(self, connection_rate: Rate | None, address_rate: Rate | None,
                  redis_url: str | None = None, name: str = "ingest") -> None:
         self.connection_rate, self.address_rate = connection_rate, address_rate
-        if redis_url:  # `name` keeps each kind of limit in buckets of its own
-            self.connections = SharedBuckets(redis_url, f"bridge:{name}-limit:connection:")
-            self.addresses = SharedBuckets(redis_url, f"bridge:{name}-limit:address:")
-        else:
-            self.connections, self.addresses = Buckets(), Buckets()
+        # `name` keeps each kind of limit in buckets of its own.
+        self.buckets = SharedBuckets(redis_url, f"bridge:{name}-limit:") if redis_url else Buckets()
 
     def check(self, connection_id: str, address: str | None, connection_setting: str | None = None) -> None:
+        """Both buckets in one round trip: the connection's first, then the
+        address's (not drawn when the connection's refused)."""
         rate = Rate.parse(connection_setting) if connection_setting else self.connection_rate
-        if rate and (wait := self.connections.take(connection_id, rate)):
+        wanted = []
+        if rate:
+            wanted.append((f"connection:{connection_id}", rate))
+        if self.address_rate and address:
+            wanted.append((f"address:{address}", self.address_rate))
+        if not wanted or (refused := self.buckets.take_each(wanted)) is None:
+            return
+        which, wait = refused
+        if wanted[which][0].startswith("connection:"):
             raise RateLimited(f"this connection takes {rate.per_second:g} requests a second after a burst "
                               f"of {rate.burst:g}; retry after the Retry-After seconds", math.ceil(wait))
-        if self.address_rate and address and (wait := self.addresses.take(address, self.address_rate)):
-            raise RateLimited("too many requests from this address; retry after the Retry-After seconds",
-                              math.ceil(wait))
+        raise RateLimited("too many requests from this address; retry after the Retry-After seconds",
+                          math.ceil(wait))

@@ -18,7 +18,8 @@ import time
 from collections.abc import Iterable, Mapping
 
 from bridge.contract import InboundRequest
-from bridge.errors import SignatureError
+from bridge.errors import (NoSigningSecret, SignatureError, SignatureMalformed, SignatureMissing,
+                           SignatureNotAllowed, SignatureStale)
 
 API_KEY = "api_key"
 SIGNATURE = "signature"
@@ -42,7 +43,7 @@ def refuse_secrets_in_query(query: Mapping[str, str], keys: Iterable[str]) -> No
             continue
         if name.strip().lower() in QUERY_SECRET_NAMES or any(
                 hmac.compare_digest(value.encode(), key) for key in keys):
-            raise SignatureError(QUERY_REFUSAL)
+            raise SignatureNotAllowed(QUERY_REFUSAL)
 
 
 def secret_bytes(secret: str) -> bytes:
@@ -71,15 +72,15 @@ def standard_webhooks_headers(body: bytes, secret: str, message_id: str,
 
 def verify(request: InboundRequest, keys: tuple[str, ...], mode: str) -> None:
     if mode not in AUTH_MODES:
-        raise SignatureError(f"this connection's auth setting is {mode!r}; the operator must set "
-                             "auth=api_key or auth=signature")
+        raise SignatureNotAllowed(f"this connection's auth setting is {mode!r}; the operator must set "
+                                  "auth=api_key or auth=signature")
     if not keys:
-        raise SignatureError("this connection has no secret; rotate one in with rotate-key --signing-key")
+        raise NoSigningSecret("this connection has no secret; rotate one in with rotate-key --signing-key")
     if mode == SIGNATURE:
         if not request.header("webhook-signature") and (request.header("authorization")
                                                         or request.header("x-api-key")):
-            raise SignatureError("this connection accepts Standard Webhooks signatures only (auth=signature), "
-                                 "not an API key: send webhook-id, webhook-timestamp and webhook-signature")
+            raise SignatureNotAllowed("this connection accepts Standard Webhooks signatures only (auth=signature), "
+                                      "not an API key: send webhook-id, webhook-timestamp and webhook-signature")
         _verify_signature(request, keys)
         return
     presented = _presented_keys(request)
@@ -90,8 +91,8 @@ def verify(request: InboundRequest, keys: tuple[str, ...], mode: str) -> None:
     if request.header("webhook-signature"):
         _verify_signature(request, keys)
         return
-    raise SignatureError("no API key: send the secret as Authorization: Bearer <secret>, as X-Api-Key, "
-                         "or as the password of Basic auth")
+    raise SignatureMissing("no API key: send the secret as Authorization: Bearer <secret>, as X-Api-Key, "
+                           "or as the password of Basic auth")
 
 
 def _presented_keys(request: InboundRequest) -> list[str]:
@@ -108,8 +109,8 @@ def _presented_keys(request: InboundRequest) -> list[str]:
         elif scheme.lower() == "basic" and credentials:
             presented.extend(_basic_secrets(credentials))
         else:
-            raise SignatureError("the Authorization header must be `Bearer <secret>` or Basic auth "
-                                 "with the secret as password")
+            raise SignatureMalformed("the Authorization header must be `Bearer <secret>` or Basic auth "
+                                     "with the secret as password")
     return presented
 
 
@@ -119,7 +120,7 @@ def _basic_secrets(credentials: str) -> list[str]:
     try:
         user, _, password = base64.b64decode(credentials, validate=True).decode("utf-8").partition(":")
     except (binascii.Error, ValueError):
-        raise SignatureError("the Basic auth credentials are not valid base64 of user:password") from None
+        raise SignatureMalformed("the Basic auth credentials are not valid base64 of user:password") from None
     return [password] if password else [user]
 
 
@@ -130,21 +131,21 @@ def _verify_signature(request: InboundRequest, keys: tuple[str, ...]) -> None:
     missing = [name for name, value in (("webhook-id", message_id), ("webhook-timestamp", timestamp),
                                          ("webhook-signature", signatures)) if not value]
     if missing:
-        raise SignatureError(f"no {', '.join(missing)} header: sign the request as Standard Webhooks describes")
+        raise SignatureMissing(f"no {', '.join(missing)} header: sign the request as Standard Webhooks describes")
     if not _TIMESTAMP.match(timestamp):
-        raise SignatureError("webhook-timestamp must be whole Unix seconds")
+        raise SignatureMalformed("webhook-timestamp must be whole Unix seconds")
     age = time.time() - int(timestamp)
     if age > TOLERANCE_SECONDS:
-        raise SignatureError(f"the signature's webhook-timestamp is {int(age)} s old (tolerance "
+        raise SignatureStale(f"the signature's webhook-timestamp is {int(age)} s old (tolerance "
                              f"{TOLERANCE_SECONDS} s: more than 5 minutes old is refused): "
                              "sign each request when it is sent, retries included")
     if age < -TOLERANCE_SECONDS:
-        raise SignatureError(f"the signature's webhook-timestamp is {int(-age)} s in the future (tolerance "
+        raise SignatureStale(f"the signature's webhook-timestamp is {int(-age)} s in the future (tolerance "
                              f"{TOLERANCE_SECONDS} s): check the sender's clock")
     offered = [value for version, _, value in (entry.partition(",") for entry in signatures.split())
                if version == "v1"]
     if not offered:
-        raise SignatureError("webhook-signature has no v1 signature (expected `v1,<base64>`)")
+        raise SignatureMalformed("webhook-signature has no v1 signature (expected `v1,<base64>`)")
     expected = [signature(key, message_id, timestamp, request.body).encode() for key in keys]
     if not any(hmac.compare_digest(value.encode(), wanted) for value in offered for wanted in expected):
         raise SignatureError("the signature does not match this connection's secret")

@@ -17,7 +17,7 @@ import hmac
 import logging
 from collections.abc import Iterable
 
-from bridge.errors import SignatureError
+from bridge.errors import NoSigningSecret, SignatureError, SignatureMalformed, SignatureMissing
 
 log = logging.getLogger("connectors.lightspeed")
 
@@ -50,20 +50,20 @@ def check(header: str | None, raw_body: bytes, payload: bytes | None,
           keys: Iterable[str], connection_id: str) -> str:
     """The reading that matched; SignatureError with the specific reason otherwise."""
     if not header:
-        raise SignatureError(
+        raise SignatureMissing(
             f"no {HEADER} header: unsigned request on a connection that expects signatures "
             "(Lightspeed X-Series signs only webhooks of OAuth apps; "
             "for a personal-token webhook, set auth=unsigned and give the connection a token)")
     members = _members(header)
     signature = members.get("signature")
     if not signature:
-        raise SignatureError(f"{HEADER} has no signature= member")
+        raise SignatureMalformed(f"{HEADER} has no signature= member")
     algorithm = members.get("algorithm", ALGORITHM)
     if algorithm.upper() != ALGORITHM:
-        raise SignatureError(f"{HEADER} names algorithm {algorithm}; only {ALGORITHM} is documented")
+        raise SignatureMalformed(f"{HEADER} names algorithm {algorithm}; only {ALGORITHM} is documented")
     keys = tuple(keys)
     if not keys:
-        raise SignatureError("the connection has no Lightspeed X-Series client secret")
+        raise NoSigningSecret("the connection has no Lightspeed X-Series client secret")
     messages = {RAW_BODY: raw_body, PAYLOAD: payload}
     given = signature.encode("utf-8")
     for key in keys:

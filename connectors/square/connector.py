@@ -14,7 +14,7 @@ from typing import Callable
 from square.utils.webhooks_helper import verify_signature
 
 from bridge.contract import ConnectionContext, Connector, InboundRequest, Parsed, ReconcilePage, ReconcileWindow
-from bridge.errors import PayloadError, SignatureError
+from bridge.errors import NoSigningSecret, PayloadError, SignatureError, SignatureMalformed, SignatureMissing
 from bridge.identity import normalize_email
 from bridge.model import Customer, Kind, Location, Transaction
 from bridge.money import normalize_currency
@@ -117,14 +117,14 @@ class SquareConnector(Connector):
     def verify(self, request: InboundRequest, connection: ConnectionContext) -> None:
         signature = request.header(SIGNATURE_HEADER)
         if not signature:
-            raise SignatureError(f"no {SIGNATURE_HEADER} header: Square signs every notification, so this "
-                                 "request did not come from a Square webhook subscription")
+            raise SignatureMissing(f"no {SIGNATURE_HEADER} header: Square signs every notification, so this "
+                                   "request did not come from a Square webhook subscription")
         if not connection.signing_keys:
-            raise SignatureError("the connection has no Square signature key")
+            raise NoSigningSecret("the connection has no Square signature key")
         try:
             body = request.body.decode("utf-8")
         except UnicodeDecodeError:
-            raise SignatureError("the body is not UTF-8, so Square did not sign it") from None
+            raise SignatureMalformed("the body is not UTF-8, so Square did not sign it") from None
         for key in connection.signing_keys:
             if verify_signature(request_body=body, signature_header=signature,
                                 signature_key=key, notification_url=request.url):

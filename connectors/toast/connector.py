@@ -17,7 +17,8 @@ from decimal import Decimal
 from typing import Callable
 
 from bridge.contract import ConnectionContext, Connector, InboundRequest, Parsed, ReconcilePage, ReconcileWindow
-from bridge.errors import ConfigError, EnrichmentUnavailable, PayloadError, SignatureError, SkipTransaction
+from bridge.errors import (ConfigError, EnrichmentUnavailable, NoSigningSecret, PayloadError, SignatureError,
+                           SignatureMissing, SignatureNotAllowed, SkipTransaction)
 from bridge.model import Kind, Transaction
 from bridge.money import normalize_currency
 from connectors.toast import api, reconcile
@@ -112,9 +113,9 @@ class ToastConnector(Connector):
     def verify(self, request: InboundRequest, connection: ConnectionContext) -> None:
         signature = request.header(SIGNATURE_HEADER)
         if not signature:
-            raise SignatureError("no Toast-Signature header")
+            raise SignatureMissing("no Toast-Signature header")
         if not connection.signing_keys:
-            raise SignatureError("the connection has no Toast subscription secret")
+            raise NoSigningSecret("the connection has no Toast subscription secret")
         pinned = _pinned_reading(connection)
         found = matching_reading(request.body, signature, connection.signing_keys,
                                  (pinned,) if pinned else READINGS)
@@ -129,10 +130,10 @@ class ToastConnector(Connector):
         # covers every restaurant of the integration.
         header, in_body = request.header(RESTAURANT_HEADER), _body_restaurant(request.body)
         if header and in_body and header != in_body:
-            raise SignatureError(f"Toast-Restaurant-External-ID {header} disagrees with the body's {in_body}")
+            raise SignatureNotAllowed(f"Toast-Restaurant-External-ID {header} disagrees with the body's {in_body}")
         served, restaurant = served_restaurants(connection), header or in_body
         if served and restaurant and restaurant not in served:
-            raise SignatureError(f"restaurant {restaurant} is not one this connection serves")
+            raise SignatureNotAllowed(f"restaurant {restaurant} is not one this connection serves")
 
     def event_id(self, request: InboundRequest, connection: ConnectionContext) -> str:
         return self._envelope(request).text("guid", required=True)

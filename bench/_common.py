@@ -125,12 +125,15 @@ def stop(procs: Processes, name: str) -> None:
             procs.running.remove(entry)
 
 
-def add_connection(procs: Processes, target_url: str, target_key: str = "xtarly_pos_demo") -> dict:
+def add_connection(procs: Processes, target_url: str, target_key: str = "xtarly_pos_demo",
+                   vendor: str = "square") -> dict:
     """`bridge db upgrade` then `bridge connections add ... --json`, against procs.env's DATABASE_URL."""
     procs.cli("db", "upgrade")
-    return procs.cli_json("connections", "add", "--vendor", "square", "--name", f"Bench {uuid.uuid4().hex[:6]}",
+    # Lightspeed and Toast webhooks carry no currency (and the bench gives no vendor token).
+    currency = ["--currency", "USD"] if vendor in ("lightspeed", "toast") else []
+    return procs.cli_json("connections", "add", "--vendor", vendor, "--name", f"Bench {uuid.uuid4().hex[:6]}",
                           "--target", "xtarly", "--target-url", target_url, "--target-key", target_key,
-                          "--signing-key", SIGNING_KEY)
+                          "--signing-key", SIGNING_KEY, *currency)
 
 
 # ---------------------------------------------------------------- requests
@@ -152,15 +155,38 @@ def square_body(seq: int) -> bytes:
     return json.dumps(event, indent=2).encode()
 
 
-def signed_requests(count: int, webhook_url: str) -> list[tuple[bytes, dict[str, str]]]:
+VENDORS = ("square", "lightspeed", "toast", "generic")
+# A completed sale of each vendor (connectors/<vendor>/fixtures), made distinct below.
+SALE_FIXTURES = {"lightspeed": "sale.update.closed", "toast": "order_updated.paid", "generic": "sale.json-amount"}
+
+
+def sale_body(vendor: str, seq: int) -> bytes:
+    """A distinct completed sale as `vendor` puts it on the wire: a new event
+    id and sale id each time (Lightspeed's event id is the sale id and version)."""
+    from bridge import registry
+
+    if vendor == "square":
+        return square_body(seq)
+    document = json.loads((ROOT / "connectors" / vendor / "fixtures" / f"{SALE_FIXTURES[vendor]}.json").read_text())
+    if vendor == "lightspeed":
+        document.update(id=str(uuid.uuid4()), invoice_number=f"B{seq}")
+    elif vendor == "toast":
+        document["guid"] = str(uuid.uuid4())
+        document["details"]["order"]["guid"] = str(uuid.uuid4())
+    else:
+        document["reference"] = f"B{seq}-{uuid.uuid4().hex[:12]}"
+    return registry.get(vendor).fixture_body(json.dumps(document).encode())
+
+
+def signed_requests(count: int, webhook_url: str, vendor: str = "square") -> list[tuple[bytes, dict[str, str]]]:
     """`count` distinct sales, each signed for `webhook_url` with the connector's own `sign`."""
     from bridge import registry
 
-    square = registry.get("square")
+    connector = registry.get(vendor)
     out = []
     for seq in range(count):
-        body = square_body(seq)
-        out.append((body, square.sign(body, webhook_url, SIGNING_KEY)))
+        body = sale_body(vendor, seq)
+        out.append((body, connector.sign(body, webhook_url, SIGNING_KEY)))
     return out
 
 

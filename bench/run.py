@@ -5,7 +5,8 @@
 
 Starts a throwaway PostgreSQL and Redis, then, each with its own processes:
 
-1. ingest (bench/ingest.py, production mode): signed Square requests against
+1. ingest (bench/ingest.py, production mode): signed Square, Lightspeed
+   X-Series, Toast and generic requests at concurrency 8 against
    `gunicorn bridge.wsgi:app` and against the bare commit-the-body app, same
    gunicorn config, alternately;
 2. delivery (bench/deliver.py, with beat, which wakes the odd retry): a
@@ -23,7 +24,7 @@ with the CPU share other processes took meanwhile (`other N%`), and ends with
 
     bench: ingest_ratio=R1 delivery_ratio=R2 e2e_ratio=R3
 
-where R1 is ingest req/s at concurrency 8 over its ceiling, R2 deliveries/s
+where R1 is Square's ingest req/s at concurrency 8 over its ceiling, R2 deliveries/s
 with 2 prefork processes over the Celery ceiling with 2, and R3 the
 production stream's sustained sales/s over the end-to-end ceiling: the two
 bare stages (the ingest ceiling and the 2x16 Celery ceiling, both measured
@@ -43,8 +44,8 @@ from contextlib import ExitStack
 from datetime import datetime
 
 import httpx
-from _common import (CpuMeter, add_connection, free_port, install_signal_handlers, machine_line, percentile,
-                     processes, quiet_check, services, signed_requests, tool, workdir)
+from _common import (VENDORS, CpuMeter, add_connection, free_port, install_signal_handlers, machine_line,
+                     percentile, processes, quiet_check, services, signed_requests, tool, workdir)
 
 import deliver
 import ingest
@@ -256,12 +257,13 @@ def main(argv=None) -> int:
         with ExitStack() as stack:
             pg_url, redis_url = services(stack, None, None)
             ingest_args = ingest.parse_args(["--levels", "8", "--requests", str(args.ingest_requests),
+                                             "--vendors", ",".join(VENDORS),
                                              "--warmup", "50", *(["--keep-logs"] if args.keep_logs else [])])
             print("\n== ingest", flush=True)
             ingested = ingest.bench_mode("postgres", ingest_args, stack, fresh_database(pg_url, "bench_ingest"),
                                          redis_url)
-            bridge_in = next(r for r in ingested if r["server"] == "bridge")
-            ceiling_in = next(r for r in ingested if r["server"] == "ceiling")
+            by_vendor = {(r["vendor"], r["server"]): r for r in ingested}
+            bridge_in, ceiling_in = by_vendor[("square", "bridge")], by_vendor[("square", "ceiling")]
 
             print("\n== delivery", flush=True)
             delivery_args = deliver.parse_args(["--count", str(args.delivery_count), "--delay-count",
@@ -283,8 +285,10 @@ def main(argv=None) -> int:
 
     print("\n" + quiet_check("after the run"))
     print()
-    figure("ingest_square_c8", bridge_in["rps"], "req/s", ceiling_in["rps"], bridge_in["other"])
-    figure("ingest_square_c8_p99", bridge_in["p99"], "ms", None, bridge_in["other"])
+    for vendor in VENDORS:
+        bridge_v, ceiling_v = by_vendor[(vendor, "bridge")], by_vendor[(vendor, "ceiling")]
+        figure(f"ingest_{vendor}_c8", bridge_v["rps"], "req/s", ceiling_v["rps"], bridge_v["other"])
+        figure(f"ingest_{vendor}_c8_p99", bridge_v["p99"], "ms", None, bridge_v["other"])
     delivery_ratio = None
     for result in delivered:
         processes_, threads = result["setup"]

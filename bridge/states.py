@@ -44,6 +44,7 @@ SET_EVENT_STATE = update(events).where(events.c.id == bindparam("event_id")).val
 
 def linked_states(session: Session, event_id: int):
     """(status, reason) of every transaction linked to the event, in id order."""
+    session.flush()  # a Core statement does not autoflush the caller's changes
     return session.execute(LINKED_STATES, {"event_id": event_id}).all()
 
 
@@ -55,7 +56,7 @@ def refresh_events_of(session: Session, transaction_ids: list[int], decided: int
     state changed: this runs after every delivery."""
     if not transaction_ids:
         return
-    session.flush()  # the caller's changes to the transactions count
+    session.flush()  # the caller's changes count; a Core statement would not autoflush them
     rows = session.execute(STATES_OF_LINKED_EVENTS, {"transaction_ids": transaction_ids, "decided": decided or 0})
     for event_id, of_event in groupby(rows, key=lambda row: row.id):
         of_event = list(of_event)

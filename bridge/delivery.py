@@ -11,6 +11,7 @@ import json
 import logging
 import random
 import time
+from dataclasses import dataclass
 from datetime import timedelta
 
 import httpx
@@ -18,11 +19,11 @@ from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from bridge import connections, egress, throttle
-from bridge.buckets import Buckets
+from bridge.buckets import Buckets, Rate
 from bridge.clients import client_for
-from bridge.clients.base import Delivery
+from bridge.clients.base import Delivery, TargetClient
 from bridge.errors import ConfigError, Unmatched
-from bridge.logs import add_log_context, log_context
+from bridge.logs import log_context
 from bridge.metrics import ATTEMPT_SECONDS, DELIVERIES, DELIVERIES_THROTTLED
 from bridge.model import Kind
 from bridge.outcome import Outcome, Verdict, classify_exception, classify_response
@@ -32,6 +33,21 @@ from bridge.store import Database
 from bridge.store.tables import AttemptRow, ConnectionRow, TransactionRow, utcnow
 
 log = logging.getLogger("bridge.delivery")
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """A transaction this worker holds the lease of, ready to post."""
+
+    transaction_id: int
+    connection_id: str
+    delivery: Delivery
+    paused: str | None  # why the connection is not active, if it is not
+    client: TargetClient
+    rate: Rate | None  # the target's budget (bridge.throttle)
+    target_url: str
+    target_key: str
+
 transactions, attempts = TransactionRow.__table__, AttemptRow.__table__
 # Built once with bound parameters (see bridge.pipeline): every delivery runs them.
 CLAIM = (
@@ -89,23 +105,41 @@ class Deliverer:
         with self.db.session() as session:  # claim and read in one round of the database
             if not self._claim(session, transaction_id):
                 return None
-            row, conn = session.execute(READ_CLAIMED, {"transaction_id": transaction_id}).one()
-            add_log_context(connection_id=conn.id)
-            paused = None if conn.status == "active" else conn.status_reason or f"connection {conn.status}"
-            client = client_for(conn.target_kind)
-            rate = throttle.rate_for(conn.target_kind, conn.settings)
-            target_url, target_key = conn.target_url, self.db.sealer.open(conn.target_key)
-            delivery = _delivery_of(row)
-        if paused:  # settled after the claim committed: _settle locks the same row
-            return self._settle(transaction_id, Outcome(Verdict.PAUSED, paused))
+            claimed = self.read_claimed(session, transaction_id)
+        return self.deliver_claimed(claimed)
+
+    def lease_for_new_row(self) -> dict:
+        """Columns that store a new transaction already claimed by this worker
+        (bridge.pipeline, when the caller delivers it right after): the claim's
+        own transaction is saved."""
+        return {"lease_until": utcnow() + self.lease}
+
+    def read_claimed(self, session: Session, transaction_id: int) -> Claimed:
+        """What an attempt needs of a transaction this worker has claimed and its connection."""
+        row, conn = session.execute(READ_CLAIMED, {"transaction_id": transaction_id}).one()
+        return Claimed(
+            transaction_id=transaction_id, connection_id=conn.id, delivery=_delivery_of(row),
+            paused=None if conn.status == "active" else conn.status_reason or f"connection {conn.status}",
+            client=client_for(conn.target_kind), rate=throttle.rate_for(conn.target_kind, conn.settings),
+            target_url=conn.target_url, target_key=self.db.sealer.open(conn.target_key))
+
+    def deliver_claimed(self, claimed: Claimed) -> Verdict | None:
+        with log_context(transaction_id=claimed.transaction_id, connection_id=claimed.connection_id):
+            return self._attempt(claimed)
+
+    def _attempt(self, claimed: Claimed) -> Verdict | None:
+        transaction_id, delivery, client = claimed.transaction_id, claimed.delivery, claimed.client
+        if claimed.paused:  # settled after the claim committed: _settle locks the same row
+            return self._settle(transaction_id, Outcome(Verdict.PAUSED, claimed.paused))
         try:
-            connections.check_target_url(target_url, self.allow_private_targets)
-            request = client.build(delivery, target_url, target_key)
+            connections.check_target_url(claimed.target_url, self.allow_private_targets)
+            request = client.build(delivery, claimed.target_url, claimed.target_key)
         except Unmatched as unmatched:
             return self._settle(transaction_id, Outcome(Verdict.UNMATCHED, unmatched.message), sent=delivery)
         except ConfigError as refused:
             return self._settle(transaction_id, Outcome(Verdict.FAILED, refused.message))
-        if rate and (wait := self.buckets.take(throttle.bucket_key(target_url, target_key), rate)):
+        budget = throttle.bucket_key(claimed.target_url, claimed.target_key)
+        if claimed.rate and (wait := self.buckets.take(budget, claimed.rate)):
             self._defer(transaction_id, wait)
             return None
 
@@ -129,7 +163,7 @@ class Deliverer:
         )
         DELIVERIES.labels(client.name, outcome.verdict.value).inc()
         ATTEMPT_SECONDS.labels(client.name).observe(time.perf_counter() - started)
-        if outcome.verdict == Verdict.PAUSED and self._key_rotated_since(transaction_id, target_key):
+        if outcome.verdict == Verdict.PAUSED and self._key_rotated_since(transaction_id, claimed.target_key):
             # The 401 answers the old key; the connection already holds a new one.
             outcome = Outcome(Verdict.RETRY, f"{outcome.reason.split(';')[0]} (the key sent has been "
                                              "rotated since); sending again with the new key")

@@ -7,6 +7,7 @@ lets support replay today's failures.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from sqlalchemy import bindparam, func, select, update
@@ -14,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from bridge import connections, receipts, registry
 from bridge.contract import ConnectionContext, InboundRequest
+from bridge.delivery import Claimed, Deliverer
 from bridge.errors import EnrichmentUnavailable, PayloadError, SkipTransaction
 from bridge.logs import add_log_context, log_context
 from bridge.metrics import EVENTS_PROCESSED
@@ -61,20 +63,30 @@ def claim_event(session: Session, event_id: int):
     return session.execute(CLAIM_EVENT, {"event_id": event_id, "now": now, "new_lease": now + LEASE}).first()
 
 
-def process_event(db: Database, public_url: str, event_id: int) -> list[int]:
-    """Parse the event and store its transactions; returns the ids of those
-    due for delivery now, which the caller delivers (or wakes a worker for)."""
+@dataclass
+class Due:
+    """What the caller delivers now (or wakes a worker for): transactions by
+    id, and those stored already claimed for the caller's deliverer."""
+
+    transaction_ids: list[int] = field(default_factory=list)
+    claimed: list[Claimed] = field(default_factory=list)
+
+
+def process_event(db: Database, public_url: str, event_id: int, deliverer: Deliverer | None = None) -> Due:
+    """Parse the event and store its transactions. With `deliverer`, a new
+    transaction due now is stored under that deliverer's claim and read for
+    it in the same commit, which saves the claim a transaction of its own."""
     with log_context(event_id=event_id):
-        return _process_event(db, public_url, event_id)
+        return _process_event(db, public_url, event_id, deliverer)
 
 
-def _process_event(db: Database, public_url: str, event_id: int) -> list[int]:
+def _process_event(db: Database, public_url: str, event_id: int, deliverer: Deliverer | None) -> Due:
     # Claim, read, parse and the settled check in one transaction: parsing is
     # CPU only, and a failed parse is recorded in the same commit.
     with db.session() as session:
         event = claim_event(session, event_id)
         if event is None:
-            return []
+            return Due()
         add_log_context(connection_id=event.connection_id)
         row = connections.read(session, event.connection_id)
         context = connections.context(db, row)
@@ -88,16 +100,16 @@ def _process_event(db: Database, public_url: str, event_id: int) -> list[int]:
         except PayloadError as error:
             _decide(session, event_id, "failed", f"cannot read the {connector.display_name} payload: {error.message}")
             EVENTS_PROCESSED.labels(context.vendor, "payload_error").inc()
-            return []
+            return Due()
         except Exception as error:  # a connector bug: keep the event, say so, replay after the fix
             log.exception("connector %s failed on event %s", context.vendor, event_id)
             _decide(session, event_id, "failed", f"connector error: {type(error).__name__}: {error}")
             EVENTS_PROCESSED.labels(context.vendor, "connector_error").inc()
-            return []
+            return Due()
         if parsed.skip_reason:
             _decide(session, event_id, "skipped", parsed.skip_reason, event_type=parsed.event_type)
             EVENTS_PROCESSED.labels(context.vendor, "skipped").inc()
-            return []
+            return Due()
         settled = _settled_keys(session, [tx.idempotency_key for tx in parsed.transactions])
     transactions, skipped = [], []
     try:  # vendor API calls: outside any database transaction
@@ -112,17 +124,20 @@ def _process_event(db: Database, public_url: str, event_id: int) -> list[int]:
                 skipped.append(skip.reason)
     except EnrichmentUnavailable as error:
         _retry_later(db, event_id, event.attempts, str(error), error.retry_after)
-        return []
+        return Due()
+    due, earlier = Due(), []  # earlier: transactions other events may link to
+    claim = deliverer.lease_for_new_row() if deliverer else {}
     with db.session() as session:
-        due, earlier = [], []  # earlier: transactions other events may link to
         for tx in transactions:
-            stored = _store(session, event_id, tx, context, event.replay_requested)
+            stored = _store(session, event_id, tx, context, event.replay_requested, claim)
             if isinstance(stored, str):
                 skipped.append(stored)
                 continue
             tx_id, is_due, created = stored
-            if is_due:
-                due.append(tx_id)
+            if is_due and created and claim:
+                due.claimed.append(deliverer.read_claimed(session, tx_id))
+            elif is_due:
+                due.transaction_ids.append(tx_id)
             if not created:
                 earlier.append(tx_id)
         linked = linked_states(session, event_id)
@@ -134,14 +149,15 @@ def _process_event(db: Database, public_url: str, event_id: int) -> list[int]:
 
 
 def _store(session: Session, event_id: int, tx: Transaction, context: ConnectionContext,
-           replay: bool) -> tuple[int, bool, bool] | str:
+           replay: bool, claim: dict) -> tuple[int, bool, bool] | str:
     """Store the transaction, or merge what this event adds to the one we have.
 
     Returns (id, due for delivery now, created by this event), or why it was
     left alone. A later event for the same sale never re-awards; it may bring
     the customer an earlier one lacked (Square attaches customer_id
     asynchronously). A replay rewrites an undelivered transaction from
-    today's parse and sends it again.
+    today's parse and sends it again. `claim`: columns a new row due now is
+    stored with (a deliverer's lease).
 
     One locking read of every row of the sale answers all three questions:
     is this event stale, is the sale already stored, was it voided before.
@@ -155,6 +171,8 @@ def _store(session: Session, event_id: int, tx: Transaction, context: Connection
         values = _new_values(tx, context)
         if tx.kind == Kind.SALE and any(row.kind == Kind.VOID.value for row in sale):
             values.update(status="skipped", reason=f"{tx.source_id} was voided before it was awarded")
+        if values["status"] == "pending":
+            values.update(claim)
         tx_id = insert_or_nothing(session, TransactionRow, values, returning="id").scalar()
         if tx_id is not None:
             _link(session, event_id, tx_id)

@@ -13,7 +13,7 @@ from bridge.config import Config
 from bridge.delivery import Deliverer
 from bridge.dispatch import Dispatcher
 from bridge.logs import log_context
-from bridge.pipeline import process_event
+from bridge.pipeline import Due, process_event
 from bridge.reconcile import Reconciler
 from bridge.reconcile_schedule import every_of
 from bridge.replay import run_job_step
@@ -42,17 +42,23 @@ class Work:
         """Parse, then deliver what is due right here: a second task per sale
         would cost a broker round trip and a queue's wait behind the backlog."""
         with log_context(event_id=event_id):  # the inline deliveries' lines name the event too
-            self._deliver_due(event_id, process_event(self.db, self.config.public_url, event_id))
+            self._deliver_due(event_id, process_event(self.db, self.config.public_url, event_id, self.deliverer))
 
-    def _deliver_due(self, event_id: int, transaction_ids: list[int]) -> None:
-        for transaction_id in transaction_ids:
-            try:
-                self.deliverer.deliver(transaction_id)
-            except Exception as error:  # e.g. the database went away: another worker tries again
-                # The type only: a driver's message can quote statement parameters.
-                log.warning("delivering transaction %s after event %s failed (%s); queued for a worker",
-                            transaction_id, event_id, type(error).__name__)
-                self.dispatcher.deliver(transaction_id)
+    def _deliver_due(self, event_id: int, due: Due) -> None:
+        for claimed in due.claimed:
+            self._deliver_or_hand_over(event_id, claimed.transaction_id, self.deliverer.deliver_claimed, claimed)
+        for transaction_id in due.transaction_ids:
+            self._deliver_or_hand_over(event_id, transaction_id, self.deliverer.deliver, transaction_id)
+
+    def _deliver_or_hand_over(self, event_id: int, transaction_id: int, deliver, *args) -> None:
+        try:
+            deliver(*args)
+        except Exception as error:  # e.g. the database went away: another worker tries again
+            # The type only: a driver's message can quote statement parameters.
+            # A row stored claimed is taken once its lease runs out.
+            log.warning("delivering transaction %s after event %s failed (%s); queued for a worker",
+                        transaction_id, event_id, type(error).__name__)
+            self.dispatcher.deliver(transaction_id)
 
     def deliver(self, transaction_id: int) -> None:
         self.deliverer.deliver(transaction_id)

@@ -170,7 +170,7 @@ def test_lease_stops_a_second_worker_posting_the_same_delivery(harness):
     harness.post_fixture(connection.id, "payment.updated.completed")
     job, event_id = harness.dispatcher.jobs.popleft()
     # Parse only (Work.process_event would deliver at once), then claim as another worker would.
-    [tx_id] = pipeline.process_event(harness.db, harness.config.public_url, event_id)
+    [tx_id] = pipeline.process_event(harness.db, harness.config.public_url, event_id).transaction_ids
     assert harness.work.deliverer.claim(tx_id) is True
     assert harness.work.deliverer.deliver(tx_id) is None  # claimed elsewhere: nothing sent
     assert harness.ledger() == []

@@ -48,6 +48,7 @@ class Claimed:
     target_url: str
     target_key: str
 
+
 transactions, attempts = TransactionRow.__table__, AttemptRow.__table__
 # Built once with bound parameters (see bridge.pipeline): every delivery runs them.
 CLAIM = (
@@ -124,6 +125,8 @@ class Deliverer:
             target_url=conn.target_url, target_key=self.db.sealer.open(conn.target_key))
 
     def deliver_claimed(self, claimed: Claimed) -> Verdict | None:
+        """One attempt for a transaction already claimed: by `deliver`, or
+        stored claimed by the pipeline for this deliverer."""
         with log_context(transaction_id=claimed.transaction_id, connection_id=claimed.connection_id):
             return self._attempt(claimed)
 

@@ -3,7 +3,7 @@
 import pytest
 
 from bridge.sandbox import create_sandbox_app
-from tests.support import Harness, LiveServer
+from tests.support import ADMIN_TOKEN, Harness, LiveServer
 
 pytest_plugins = ["tests.services"]
 
@@ -12,6 +12,15 @@ pytest_plugins = ["tests.services"]
 def harness(tmp_path):
     """The bridge on SQLite with the sandbox core mounted."""
     h = Harness(f"sqlite:///{tmp_path / 'bridge.db'}")
+    yield h
+    h.close()
+
+
+@pytest.fixture
+def api(tmp_path):
+    """The harness with the admin API on: `api.auth` holds the header that opens it."""
+    h = Harness(f"sqlite:///{tmp_path / 'api.db'}", admin_token=ADMIN_TOKEN)
+    h.auth = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
     yield h
     h.close()
 

@@ -104,14 +104,29 @@ def measure(db: Database, size: int) -> dict[str, tuple[float, float]]:
     return {"failed list": timed(failed_list), "search by email": timed(by_email), "event detail": timed(detail)}
 
 
-def explain(db: Database) -> None:
+def print_plan(db: Database, name: str, query) -> None:
+    """PostgreSQL's EXPLAIN ANALYZE of `query` (its parameters inlined), for docs/performance.md."""
+    compiled = query.compile(db.engine, compile_kwargs={"literal_binds": True})
     with db.session() as session:
-        for name, flt in (("failed list", EventFilter(status="failed")),
-                          ("search by email", EventFilter(email="customer4242@example.com"))):
-            query = search.event_query(flt).order_by(search.EventRow.id.desc()).limit(101)
-            compiled = query.compile(db.engine, compile_kwargs={"literal_binds": True})
-            plan = session.execute(text(f"EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) {compiled}")).scalars().all()
-            print(f"\nEXPLAIN ANALYZE, {name}:\n  " + "\n  ".join(plan))
+        plan = session.execute(text(f"EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) {compiled}")).scalars().all()
+    print(f"\nEXPLAIN ANALYZE, {name}:\n  " + "\n  ".join(plan))
+
+
+def print_growth(results: dict[int, dict[str, tuple[float, float]]], heading: str) -> None:
+    """p50/p99 per measurement at the smaller and the larger size, and the p50 ratio."""
+    small, large = sorted(results)
+    width = max(len(heading), *(len(name) for name in results[small])) + 4
+    print(f"\n{heading:<{width}}{'p50 ' + f'{small:,}':>14}{'p99':>9}{'p50 ' + f'{large:,}':>16}{'p99':>9}"
+          f"{'p50 ratio':>11}")
+    for name in results[small]:
+        (p50s, p99s), (p50l, p99l) = results[small][name], results[large][name]
+        print(f"{name:<{width}}{p50s:>11.2f} ms{p99s:>6.2f} ms{p50l:>13.2f} ms{p99l:>6.2f} ms{p50l / p50s:>10.2f}x")
+
+
+def explain(db: Database) -> None:
+    for name, flt in (("failed list", EventFilter(status="failed")),
+                      ("search by email", EventFilter(email="customer4242@example.com"))):
+        print_plan(db, name, search.event_query(flt).order_by(search.EventRow.id.desc()).limit(101))
 
 
 def main(argv=None) -> int:
@@ -132,12 +147,7 @@ def main(argv=None) -> int:
             print(f"{size:,} events stored in {time.perf_counter() - started:.1f}s; measuring ...", flush=True)
             results[size] = measure(db, size)
         explain(db)
-        small, large = sizes
-        print(f"\n{'query':<18}{'p50 ' + f'{small:,}':>14}{'p99':>9}{'p50 ' + f'{large:,}':>16}{'p99':>9}"
-              f"{'p50 ratio':>11}")
-        for name in results[small]:
-            (p50s, p99s), (p50l, p99l) = results[small][name], results[large][name]
-            print(f"{name:<18}{p50s:>11.2f} ms{p99s:>6.2f} ms{p50l:>13.2f} ms{p99l:>6.2f} ms{p50l / p50s:>10.2f}x")
+        print_growth(results, "query")
         db.dispose()
     return 0
 

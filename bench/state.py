@@ -27,7 +27,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._common import services  # noqa: E402
-from bench.search import grow_to, timed  # noqa: E402
+from bench.search import grow_to, print_growth, print_plan, timed  # noqa: E402
 from sqlalchemy import select, text  # noqa: E402
 
 from bridge import liveness  # noqa: E402
@@ -72,13 +72,9 @@ def measure(db: Database) -> dict[str, tuple[float, float]]:
 
 def explain(db: Database) -> None:
     for connection_id in ("con_bench", "con_quiet"):
-        query = (select(EventRow.received_at)
-                 .where(EventRow.connection_id == connection_id, EventRow.source == "webhook")
-                 .order_by(EventRow.connection_id.desc(), EventRow.id.desc()).limit(1))
-        compiled = query.compile(db.engine, compile_kwargs={"literal_binds": True})
-        with db.session() as session:
-            plan = session.execute(text(f"EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) {compiled}")).scalars().all()
-        print(f"\nEXPLAIN ANALYZE, last_event_at of {connection_id}:\n  " + "\n  ".join(plan))
+        print_plan(db, f"last_event_at of {connection_id}", select(EventRow.received_at)
+                   .where(EventRow.connection_id == connection_id, EventRow.source == "webhook")
+                   .order_by(EventRow.connection_id.desc(), EventRow.id.desc()).limit(1))
 
 
 def main(argv=None) -> int:
@@ -104,12 +100,7 @@ def main(argv=None) -> int:
             print(f"{size:,} events stored; measuring ...", flush=True)
             results[size] = measure(db)
         explain(db)
-        small, large = sizes
-        print(f"\n{'read':<22}{'p50 ' + f'{small:,}':>14}{'p99':>9}{'p50 ' + f'{large:,}':>16}{'p99':>9}"
-              f"{'p50 ratio':>11}")
-        for name in results[small]:
-            (p50s, p99s), (p50l, p99l) = results[small][name], results[large][name]
-            print(f"{name:<22}{p50s:>11.2f} ms{p99s:>6.2f} ms{p50l:>13.2f} ms{p99l:>6.2f} ms{p50l / p50s:>10.2f}x")
+        print_growth(results, "read")
         db.dispose()
     return 0
 

@@ -166,7 +166,7 @@ def _store(session: Session, event_id: int, tx: Transaction, context: Connection
     sale = _rows_of_sale(session, tx)
     if stale := _stale(tx, sale):
         return stale
-    existing = next((row for row in sale if row.idempotency_key == tx.idempotency_key), None)
+    existing = _stored_as(tx, sale)
     if existing is None:
         values = _new_values(tx, context)
         if tx.kind == Kind.SALE and any(row.kind == Kind.VOID.value for row in sale):
@@ -177,8 +177,7 @@ def _store(session: Session, event_id: int, tx: Transaction, context: Connection
         if tx_id is not None:
             _link(session, event_id, tx_id)
             return tx_id, values["status"] == "pending", True
-        # another worker stored the same sale a moment ago
-        existing = next(row for row in _rows_of_sale(session, tx) if row.idempotency_key == tx.idempotency_key)
+        existing = _stored_as(tx, _rows_of_sale(session, tx))  # another worker stored it a moment ago
     _link(session, event_id, existing.id)
     return existing.id, _merge(existing, tx, context, event_id, replay), False
 
@@ -234,6 +233,10 @@ def _rows_of_sale(session: Session, tx: Transaction) -> list[TransactionRow]:
     void), locked for this unit of work."""
     return list(session.scalars(ROWS_OF_SALE, {"connection_id": tx.connection_id, "source_id": tx.source_id,
                                                "vendor": tx.vendor}))
+
+
+def _stored_as(tx: Transaction, sale: list[TransactionRow]) -> TransactionRow | None:
+    return next((row for row in sale if row.idempotency_key == tx.idempotency_key), None)
 
 
 def _stale(tx: Transaction, sale: list[TransactionRow]) -> str | None:

@@ -6,17 +6,7 @@ import json
 
 import pytest
 
-from tests.support import Harness
-
-TOKEN = "admin-secret-token"
-
-
-@pytest.fixture
-def api(tmp_path):
-    h = Harness(f"sqlite:///{tmp_path / 'api.db'}", admin_token=TOKEN)
-    h.auth = {"Authorization": f"Bearer {TOKEN}"}
-    yield h
-    h.close()
+from tests.support import ADMIN_TOKEN as TOKEN
 
 
 def _failed_sale(h):

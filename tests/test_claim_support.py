@@ -7,23 +7,12 @@ from __future__ import annotations
 import json
 import re
 
-import pytest
 from click.testing import CliRunner
 
 from bridge.cli import main
 from bridge.store import Database
 from tests.support import Harness
 from tests.test_claims import anonymous_sale, claim, claims_connection, recorded
-
-TOKEN = "admin-secret-token"
-
-
-@pytest.fixture
-def admin(tmp_path):
-    h = Harness(f"sqlite:///{tmp_path / 'api.db'}", admin_token=TOKEN)
-    h.auth = {"Authorization": f"Bearer {TOKEN}"}
-    yield h
-    h.close()
 
 
 def _csrf(response) -> str:
@@ -90,23 +79,23 @@ def _held_claim(h):
     return connection, attempt
 
 
-def test_the_event_shows_its_claims_and_support_revokes_through_the_api(admin):
-    connection, attempt = _held_claim(admin)
-    [event] = admin.events()
-    shown = admin.client.get(f"/api/events/{event.id}", headers=admin.auth).get_json()
+def test_the_event_shows_its_claims_and_support_revokes_through_the_api(api):
+    connection, attempt = _held_claim(api)
+    [event] = api.events()
+    shown = api.client.get(f"/api/events/{event.id}", headers=api.auth).get_json()
     [view] = shown["transactions"][0]["claims"]
     assert (view["id"], view["outcome"], view["identity"], view["revocable"]) == (attempt.id, "pending",
                                                                                    "b***@example.com", True)
     assert "bob@example.com" not in json.dumps(shown["transactions"][0]["claims"])
-    assert admin.client.post(f"/api/claims/{attempt.id}/revoke").status_code == 401  # admin only
-    revoked = admin.client.post(f"/api/claims/{attempt.id}/revoke", headers=admin.auth)
+    assert api.client.post(f"/api/claims/{attempt.id}/revoke").status_code == 401  # admin only
+    revoked = api.client.post(f"/api/claims/{attempt.id}/revoke", headers=api.auth)
     assert revoked.status_code == 200 and revoked.get_json()["outcome"] == "revoked"
-    again = admin.client.post(f"/api/claims/{attempt.id}/revoke", headers=admin.auth)
+    again = api.client.post(f"/api/claims/{attempt.id}/revoke", headers=api.auth)
     assert again.status_code == 409 and again.mimetype == "application/problem+json"
-    assert admin.client.post("/api/claims/999/revoke", headers=admin.auth).status_code == 404
-    listed = admin.client.get(f"/api/claims?connection_id={connection.id}", headers=admin.auth).get_json()
+    assert api.client.post("/api/claims/999/revoke", headers=api.auth).status_code == 404
+    listed = api.client.get(f"/api/claims?connection_id={connection.id}", headers=api.auth).get_json()
     assert [c["outcome"] for c in listed["claims"]] == ["revoked"]
-    assert admin.transactions()[0].status == "unmatched"
+    assert api.transactions()[0].status == "unmatched"
 
 
 def test_the_dashboard_event_page_shows_the_claim_and_revokes_it(tmp_path):

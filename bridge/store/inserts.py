@@ -8,6 +8,8 @@ spell them.
 
 from __future__ import annotations
 
+from functools import cache
+
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -15,17 +17,23 @@ _DIALECTS = {"postgresql": postgresql, "sqlite": sqlite}
 _statements: dict = {}
 
 
+@cache
+def _column_names(model) -> dict[str, str]:
+    """Attribute name -> column name. Core speaks column names
+    (TransactionRow.extra is the `metadata` column)."""
+    return {attribute.key: attribute.columns[0].name for attribute in model.__mapper__.column_attrs}
+
+
 def insert_or_nothing(session: Session, model, values: dict, returning: str | None = None):
     """Insert one row unless a unique key already holds it; with `returning`,
     the result carries that column of the new row (and no row on a conflict)."""
     dialect = session.get_bind().dialect.name
+    columns = _column_names(model)
     key = (model, dialect, returning)
     if (statement := _statements.get(key)) is None:
         statement = _DIALECTS[dialect].insert(model.__table__).on_conflict_do_nothing()
         if returning:
-            statement = statement.returning(model.__table__.c[model.__mapper__.attrs[returning].columns[0].name])
+            statement = statement.returning(model.__table__.c[columns[returning]])
         _statements[key] = statement
-    # Core speaks column names (TransactionRow.extra is the `metadata` column);
-    # an unknown key would be dropped silently, so it raises here instead.
-    columns = model.__mapper__.attrs
-    return session.execute(statement, {columns[name].columns[0].name: value for name, value in values.items()})
+    # An unknown key would be dropped silently by Core, so it raises here instead.
+    return session.execute(statement, {columns[name]: value for name, value in values.items()})

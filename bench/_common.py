@@ -302,6 +302,15 @@ def quiet_check(label: str) -> str:
     return f"{label}: machine {busy:.0f}% busy over 1 s{warn}"
 
 
+def announce(script: str, argv: list[str] | None) -> None:
+    """What every benchmark prints first: the machine, how busy it is, the
+    command that reproduces the run; and Ctrl-C / SIGTERM stop what it starts."""
+    install_signal_handlers()
+    print(machine_line())
+    print(quiet_check("before start"), flush=True)
+    print("command: " + " ".join(["python", f"bench/{script}", *(argv if argv is not None else sys.argv[1:])]))
+
+
 def machine_line() -> str:
     load = os.getloadavg()
     return (f"{time.strftime('%Y-%m-%d %H:%M:%S %Z')}  nproc={os.cpu_count()}  "
@@ -330,6 +339,6 @@ def _fmt(value) -> str:
     return str(value)
 
 
-__all__ = ["ROOT", "Processes", "tool", "free_port", "install_signal_handlers", "services", "workdir",
+__all__ = ["ROOT", "announce", "Processes", "tool", "free_port", "install_signal_handlers", "services", "workdir",
            "processes", "stop", "add_connection", "signed_requests", "square_body", "percentile",
            "machine_line", "quiet_check", "CpuMeter", "wait_quiet", "cpu_busy", "table", "SIGNING_KEY"]

@@ -42,9 +42,8 @@ from contextlib import ExitStack
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import (CpuMeter, add_connection, free_port, install_signal_handlers,  # noqa: E402
-                     machine_line, processes, quiet_check, services, signed_requests, stop, table, tool,
-                     wait_quiet, workdir)
+from _common import (CpuMeter, add_connection, announce, free_port, processes, quiet_check, services, signed_requests,
+                     stop, table, tool, wait_quiet, workdir)
 
 import httpx  # noqa: E402
 
@@ -402,10 +401,7 @@ def measure(args, stack: ExitStack, pg_url: str, redis_url: str, own_redis: bool
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    install_signal_handlers()
-    print(machine_line())
-    print(quiet_check("before start"), flush=True)
-    print("command: " + " ".join(["python", "bench/deliver.py", *(argv if argv is not None else sys.argv[1:])]))
+    announce("deliver.py", argv)
     try:
         with ExitStack() as stack:
             pg_url, redis_url = services(stack, args.database_url, args.redis_url)

@@ -35,9 +35,8 @@ from contextlib import ExitStack
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import (ROOT, CpuMeter, add_connection, free_port, install_signal_handlers,  # noqa: E402
-                     VENDORS, machine_line, percentile, processes, quiet_check, services, signed_requests, table,
-                     tool, wait_quiet, workdir)
+from _common import (ROOT, VENDORS, CpuMeter, add_connection, announce, free_port, percentile, processes, quiet_check,
+                     services, signed_requests, table, tool, wait_quiet, workdir)
 
 import httpx  # noqa: E402
 
@@ -234,10 +233,7 @@ def report(results: list[dict], args) -> str:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    install_signal_handlers()
-    print(machine_line())
-    print(quiet_check("before start"), flush=True)
-    print("command: " + " ".join(["python", "bench/ingest.py", *(argv if argv is not None else sys.argv[1:])]))
+    announce("ingest.py", argv)
     results: list[dict] = []
     try:
         with ExitStack() as stack:

@@ -28,7 +28,7 @@ import time
 from contextlib import ExitStack
 
 import httpx
-from _common import CpuMeter, install_signal_handlers, machine_line, quiet_check, services, signed_requests, table
+from _common import CpuMeter, announce, quiet_check, services, signed_requests, table
 
 from run import e2e_stack, fresh_database, memory
 
@@ -89,10 +89,7 @@ def parse_args(argv=None):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    install_signal_handlers()
-    print(machine_line())
-    print(quiet_check("before start"), flush=True)
-    print("command: " + " ".join(["python", "bench/memory.py", *(argv if argv is not None else sys.argv[1:])]))
+    announce("memory.py", argv)
     from bridge.store import Database
 
     rows = []

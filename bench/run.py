@@ -44,8 +44,8 @@ from contextlib import ExitStack
 from datetime import datetime
 
 import httpx
-from _common import (VENDORS, CpuMeter, add_connection, free_port, install_signal_handlers, machine_line,
-                     percentile, processes, quiet_check, services, signed_requests, tool, workdir)
+from _common import (VENDORS, CpuMeter, add_connection, announce, free_port, percentile, processes, quiet_check,
+                     services, signed_requests, tool, workdir)
 
 import deliver
 import ingest
@@ -249,10 +249,7 @@ def parse_args(argv=None):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    install_signal_handlers()
-    print(machine_line())
-    print(quiet_check("before start"), flush=True)
-    print("command: " + " ".join(["python", "bench/run.py", *(argv if argv is not None else sys.argv[1:])]))
+    announce("run.py", argv)
     try:
         with ExitStack() as stack:
             pg_url, redis_url = services(stack, None, None)

@@ -93,21 +93,22 @@ class RedisPublisher:
     is the queue's own name). tests/test_dispatch.py holds it to `send_task`'s
     message, field by field.
 
-    Only for what it knows how to route: a redis:// broker with no task routes
-    and no key prefix (`serves`); anything else goes through `send_task`."""
+    Only for what it knows how to route: a redis:// broker with no task routes,
+    no key prefix and no TLS settings of Celery's own (`serves`); anything else
+    goes through `send_task`."""
 
     def __init__(self, celery_app) -> None:
         self.amqp = celery_app.amqp
         self.queue = celery_app.conf.task_default_queue
-        # A wake-up that cannot be written in a second is dropped (and logged):
-        # the sweeper finds the row again, the webhook's answer does not wait.
+        # A wake-up that cannot be written within a second is dropped and logged:
+        # the sweeper finds the row again, and the webhook's answer waits no longer.
         self.client = redis.Redis.from_url(celery_app.conf.broker_url, socket_timeout=1, socket_connect_timeout=1)
 
     @staticmethod
     def serves(celery_app) -> bool:
         conf = celery_app.conf
         return (urlsplit(conf.broker_url or "").scheme in ("redis", "rediss") and not conf.task_routes
-                and not (conf.broker_transport_options or {}).get("global_keyprefix"))
+                and not (conf.broker_transport_options or {}).get("global_keyprefix") and not conf.broker_use_ssl)
 
     def message(self, task: str, ident: int | str) -> str:
         headers, properties, body, _ = self.amqp.create_task_message(uuid(), task, args=[ident],

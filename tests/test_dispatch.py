@@ -72,6 +72,7 @@ def test_a_kombu_consumer_reads_the_wakeup_as_celery_sent_it(fresh_redis_url, se
     ("amqp://guest@localhost//", {}),
     ("redis://127.0.0.1:6379/0", {"task_routes": {"bridge.deliver": {"queue": "deliveries"}}}),
     ("redis://127.0.0.1:6379/0", {"broker_transport_options": {"global_keyprefix": "bridge:"}}),
+    ("rediss://127.0.0.1:6379/0", {"broker_use_ssl": {"ssl_cert_reqs": "required"}}),
 ])
 def test_what_the_publisher_cannot_route_goes_through_send_task(broker, conf):
     dispatcher = CeleryDispatcher(celery_for(broker, **conf))

@@ -12,7 +12,7 @@ import logging
 import random
 import time
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import httpx
 from sqlalchemy import bindparam, insert, select, update
@@ -47,6 +47,9 @@ class Claimed:
     rate: Rate | None  # the target's budget (bridge.throttle)
     target_url: str
     target_key: str
+    # Only the lease holder writes these, so they hold until it settles.
+    attempts: int
+    first_attempt_at: datetime | None
 
 
 transactions, attempts = TransactionRow.__table__, AttemptRow.__table__
@@ -66,12 +69,13 @@ READ_CLAIMED = (
            transactions.c.occurred_at, transactions.c.customer_email, transactions.c.customer_phone,
            transactions.c.customer_barcode, transactions.c.loyalty_customer_id, transactions.c.location_id,
            transactions.c.location_name, transactions.c.reference, transactions.c.refund_of,
-           transactions.c.metadata.label("extra"), targets.c.status, targets.c.status_reason, targets.c.target_kind,
+           transactions.c.metadata.label("extra"), transactions.c.attempts, transactions.c.first_attempt_at,
+           targets.c.status, targets.c.status_reason, targets.c.target_kind,
            targets.c.settings, targets.c.target_url, targets.c.target_key)
     .join(targets, targets.c.id == transactions.c.connection_id)
     .where(transactions.c.id == bindparam("transaction_id")))
-READ_FOR_SETTLE = select(
-    transactions.c.connection_id, transactions.c.attempts, transactions.c.first_attempt_at,
+# The customer as stored now: a later event may have changed it during the attempt.
+READ_IDENTITY = select(
     transactions.c.customer_email, transactions.c.customer_phone, transactions.c.customer_barcode,
     transactions.c.loyalty_customer_id).where(transactions.c.id == bindparam("transaction_id"))
 # The SET clause is whatever columns the call passes.
@@ -132,7 +136,8 @@ class Deliverer:
             transaction_id=transaction_id, connection_id=row.connection_id, delivery=_delivery_of(row),
             paused=None if row.status == "active" else row.status_reason or f"connection {row.status}",
             client=client_for(row.target_kind), rate=throttle.rate_for(row.target_kind, row.settings),
-            target_url=row.target_url, target_key=self.db.sealer.open(row.target_key))
+            target_url=row.target_url, target_key=self.db.sealer.open(row.target_key),
+            attempts=row.attempts, first_attempt_at=row.first_attempt_at)
 
     def deliver_claimed(self, claimed: Claimed) -> Verdict | None:
         """One attempt for a transaction already claimed: by `deliver`, or
@@ -143,14 +148,14 @@ class Deliverer:
     def _attempt(self, claimed: Claimed) -> Verdict | None:
         transaction_id, delivery, client = claimed.transaction_id, claimed.delivery, claimed.client
         if claimed.paused:  # settled after the claim committed: _settle locks the same row
-            return self._settle(transaction_id, Outcome(Verdict.PAUSED, claimed.paused))
+            return self._settle(claimed, Outcome(Verdict.PAUSED, claimed.paused))
         try:
             connections.check_target_url(claimed.target_url, self.allow_private_targets)
             request = client.build(delivery, claimed.target_url, claimed.target_key)
         except Unmatched as unmatched:
-            return self._settle(transaction_id, Outcome(Verdict.UNMATCHED, unmatched.message), sent=delivery)
+            return self._settle(claimed, Outcome(Verdict.UNMATCHED, unmatched.message), sent=delivery)
         except ConfigError as refused:
-            return self._settle(transaction_id, Outcome(Verdict.FAILED, refused.message))
+            return self._settle(claimed, Outcome(Verdict.FAILED, refused.message))
         budget = throttle.bucket_key(claimed.target_url, claimed.target_key)
         if claimed.rate and (wait := self.buckets.take(budget, claimed.rate)):
             self._defer(transaction_id, wait)
@@ -180,7 +185,7 @@ class Deliverer:
             # The 401 answers the old key; the connection already holds a new one.
             outcome = Outcome(Verdict.RETRY, f"{outcome.reason.split(';')[0]} (the key sent has been "
                                              "rotated since); sending again with the new key")
-        return self._settle(transaction_id, outcome, attempt,
+        return self._settle(claimed, outcome, attempt,
                             result.raw if result else None, result, sent=delivery)
 
     def _defer(self, transaction_id: int, wait: float) -> None:
@@ -217,14 +222,13 @@ class Deliverer:
             conn = connections.get(session, row.connection_id)
             return self.db.sealer.open(conn.target_key) != key_sent
 
-    def _settle(self, transaction_id: int, outcome: Outcome, attempt: dict | None = None,
+    def _settle(self, claimed: Claimed, outcome: Outcome, attempt: dict | None = None,
                 raw_result: dict | None = None, awarded=None, sent: Delivery | None = None) -> Verdict:
         """Record the attempt (if one was made) and where the transaction stands."""
         now = utcnow()
-        verdict, reason = outcome.verdict, outcome.reason
+        transaction_id, verdict, reason = claimed.transaction_id, outcome.verdict, outcome.reason
         with self.db.session() as session:
-            row = session.execute(READ_FOR_SETTLE, {"transaction_id": transaction_id}).one()
-            number, first_attempt_at = row.attempts, row.first_attempt_at
+            number, first_attempt_at = claimed.attempts, claimed.first_attempt_at
             if attempt is not None:
                 number, first_attempt_at = number + 1, first_attempt_at or attempt["started_at"]
             values = dict(attempts=number, first_attempt_at=first_attempt_at, lease_until=None, next_attempt_at=None)
@@ -243,8 +247,8 @@ class Deliverer:
                                       "transaction_id": awarded.transaction_id, "response": raw_result})
             elif verdict == Verdict.PAUSED:
                 values.update(status="paused", reason=reason)
-                connections.pause(session, row.connection_id, reason)
-            elif verdict == Verdict.UNMATCHED and sent is not None and _identity_changed(row, sent):
+                connections.pause(session, claimed.connection_id, reason)
+            elif verdict == Verdict.UNMATCHED and sent is not None and _identity_changed(session, transaction_id, sent):
                 # A later event brought the customer while this attempt was in
                 # flight with the old details: send again rather than lose them.
                 values.update(status="pending", next_attempt_at=now, enqueued_at=None,
@@ -261,9 +265,9 @@ class Deliverer:
         return verdict
 
 
-def _identity_changed(row, sent: Delivery) -> bool:
-    return (row.customer_email, row.customer_phone, row.customer_barcode, row.loyalty_customer_id) != (
-        sent.email, sent.phone, sent.barcode, sent.loyalty_customer_id)
+def _identity_changed(session: Session, transaction_id: int, sent: Delivery) -> bool:
+    stored = session.execute(READ_IDENTITY, {"transaction_id": transaction_id}).one()
+    return tuple(stored) != (sent.email, sent.phone, sent.barcode, sent.loyalty_customer_id)
 
 
 def _delivered_reason(awarded) -> str:

@@ -1,6 +1,6 @@
 """Memory over a long stream: RSS of the web and worker processes, round by round.
 
-    python bench/memory.py               # 100,000 sales in rounds of 10,000 (~40 min, quiet 2-core machine)
+    python bench/memory.py               # 100,000 sales in rounds of 10,000 (~45 min, 2-core machine)
     python bench/memory.py --quick       # 10,000 sales in rounds of 2,000 (~5 min)
 
 Runs the production stack of bench/run.py's end to end (gunicorn 2 x 4, two
@@ -65,10 +65,8 @@ def post_round(hook: str, count: int, concurrency: int) -> dict[int, int]:
 
 def wait_delivered(database, connection_id: str, expected: int, timeout: float) -> int:
     deadline = time.monotonic() + timeout
-    done = delivered_count(database, connection_id)
-    while done < expected and time.monotonic() < deadline:
+    while (done := delivered_count(database, connection_id)) < expected and time.monotonic() < deadline:
         time.sleep(1)
-        done = delivered_count(database, connection_id)
     return done
 
 

@@ -181,7 +181,7 @@ class Deliverer:
         )
         DELIVERIES.labels(client.name, outcome.verdict.value).inc()
         ATTEMPT_SECONDS.labels(client.name).observe(time.perf_counter() - started)
-        if outcome.verdict == Verdict.PAUSED and self._key_rotated_since(transaction_id, claimed.target_key):
+        if outcome.verdict == Verdict.PAUSED and self._key_rotated_since(claimed):
             # The 401 answers the old key; the connection already holds a new one.
             outcome = Outcome(Verdict.RETRY, f"{outcome.reason.split(';')[0]} (the key sent has been "
                                              "rotated since); sending again with the new key")
@@ -216,11 +216,10 @@ class Deliverer:
             row = session.get(TransactionRow, transaction_id)
             return row.status == "pending" and row.lease_until is not None and row.lease_until > utcnow()
 
-    def _key_rotated_since(self, transaction_id: int, key_sent: str) -> bool:
+    def _key_rotated_since(self, claimed: Claimed) -> bool:
         with self.db.session() as session:
-            row = session.get(TransactionRow, transaction_id)
-            conn = connections.get(session, row.connection_id)
-            return self.db.sealer.open(conn.target_key) != key_sent
+            conn = connections.get(session, claimed.connection_id)
+            return self.db.sealer.open(conn.target_key) != claimed.target_key
 
     def _settle(self, claimed: Claimed, outcome: Outcome, attempt: dict | None = None,
                 raw_result: dict | None = None, awarded=None, sent: Delivery | None = None) -> Verdict:
@@ -267,7 +266,8 @@ class Deliverer:
 
 def _identity_changed(session: Session, transaction_id: int, sent: Delivery) -> bool:
     stored = session.execute(READ_IDENTITY, {"transaction_id": transaction_id}).one()
-    return tuple(stored) != (sent.email, sent.phone, sent.barcode, sent.loyalty_customer_id)
+    return (stored.customer_email, stored.customer_phone, stored.customer_barcode, stored.loyalty_customer_id) != (
+        sent.email, sent.phone, sent.barcode, sent.loyalty_customer_id)
 
 
 def _delivered_reason(awarded) -> str:

@@ -29,6 +29,7 @@ CONNECTORS = Path(__file__).resolve().parent.parent / "connectors"
 
 ADMIN_TOKEN = "admin-secret-token"  # the `api` fixture's (conftest.py)
 
+
 def fixture_bytes(vendor: str, name: str) -> bytes:
     """The fixture file's document (JSON), as stored in the connector's folder."""
     return (CONNECTORS / vendor / "fixtures" / f"{name}.json").read_bytes().rstrip(b"\n")
